@@ -1,0 +1,365 @@
+//! `election.ring` — Chang and Roberts' ring election, on a logical ring (the
+//! scenario's node order) that skips crashed nodes.
+//!
+//! **Guarantee.** With reliable channels and no further crash, every live node
+//! ends following the highest live id, and exactly one node is coordinator.
+//!
+//! **Messages.** An initiator sends `Election(own id)` to its successor. A node
+//! forwards a higher candidate, replaces a lower one with its own id unless it
+//! already takes part, and wins when its own id comes back; the winner then
+//! sends `Coordinator(id)` once around the ring. One initiator: at most 3n−1
+//! Election and Coordinator messages (n−1 to reach the highest, n for its id to
+//! come round, n for the announcement). Every node initiating: at most
+//! n(n+1)/2 + n, reached when the ring is in decreasing id order.
+//!
+//! **Crashes.** Every ring message is acknowledged (`Ack`, not counted in the
+//! textbook figures above). A sender that gets no Ack within `timeout` resends
+//! `retries` times, then suspects its successor and sends to the next one. A
+//! candidate or coordinator found dead ends its message and a new election
+//! starts; a node in an election that hears no coordinator within
+//! `election_timeout` starts again. With `heartbeat`, the coordinator's
+//! heartbeats let followers notice its crash.
+//!
+//! **Source.** E. Chang and R. Roberts, "An improved algorithm for decentralized
+//! extrema-finding in circular configurations of processes", CACM 22(5), 1979;
+//! skipping dead successors as in Tanenbaum and van Steen, *Distributed
+//! Systems*, §6.5 (ring algorithm).
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Params, Timing, highest};
+use crate::check::Checker;
+use crate::check::election::LeaderChecker;
+use crate::process::{Ctx, Message, NodeId, Observation, Process, Setup};
+use crate::scenario::Command;
+
+/// What travels around the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    Election(NodeId),
+    Coordinator(NodeId),
+}
+
+impl Body {
+    fn subject(self) -> NodeId {
+        match self {
+            Body::Election(c) | Body::Coordinator(c) => c,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// A ring message with the sender's tag, which its Ack echoes.
+    Ring { body: Body, tag: u32 },
+    Ack { tag: u32 },
+    Heartbeat,
+}
+
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Msg::Ring { body: Body::Election(c), .. } => write!(f, "Election({c})"),
+            Msg::Ring { body: Body::Coordinator(c), .. } => write!(f, "Coordinator({c})"),
+            Msg::Ack { .. } => f.write_str("Ack"),
+            Msg::Heartbeat => f.write_str("Heartbeat"),
+        }
+    }
+}
+
+impl Message for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Ring { body: Body::Election(_), .. } => "Election",
+            Msg::Ring { body: Body::Coordinator(_), .. } => "Coordinator",
+            Msg::Ack { .. } => "Ack",
+            Msg::Heartbeat => "Heartbeat",
+        }
+    }
+}
+
+pub const KINDS: &[&str] = &["Election", "Coordinator", "Ack", "Heartbeat"];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// No Ack for the message with this tag, sent to `to`.
+    Ack { tag: u32, to: NodeId },
+    /// The election did not end with a coordinator in time.
+    Election,
+    /// Time for the coordinator's next heartbeat.
+    Heartbeat,
+    /// A follower heard no heartbeat for too long.
+    Watchdog,
+}
+
+impl fmt::Display for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timer::Ack { to, .. } => write!(f, "no Ack from {to}"),
+            Timer::Election => f.write_str("no coordinator announced in time"),
+            Timer::Heartbeat => f.write_str("heartbeat"),
+            Timer::Watchdog => f.write_str("no heartbeat from the coordinator"),
+        }
+    }
+}
+
+struct Pending {
+    tag: u32,
+    body: Body,
+    to: NodeId,
+    tries: u32,
+}
+
+/// How many recent (sender, tag) pairs a node remembers to drop duplicates.
+const SEEN: usize = 32;
+
+pub struct RingNode {
+    id: NodeId,
+    pos: usize,
+    timing: Timing,
+    leader: Option<NodeId>,
+    participant: bool,
+    suspected: BTreeSet<NodeId>,
+    pending: Vec<Pending>,
+    next_tag: u32,
+    seen: Vec<(NodeId, u32)>,
+}
+
+impl RingNode {
+    /// The coordinator this node follows.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    fn successor(&self, nodes: &[NodeId]) -> Option<NodeId> {
+        let n = nodes.len();
+        (1..n).map(|k| nodes[(self.pos + k) % n]).find(|c| !self.suspected.contains(c))
+    }
+
+    fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
+        ctx.emit(Observation::ElectionStarted);
+        self.participant = true;
+        ctx.set_timer(Timer::Election, self.timing.election_timeout);
+        self.pass(ctx, Body::Election(self.id));
+    }
+
+    fn win(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.leader = Some(self.id);
+        self.participant = false;
+        ctx.cancel_timer(Timer::Election);
+        ctx.cancel_timer(Timer::Watchdog);
+        ctx.emit(Observation::Elected);
+        if let Some(h) = self.timing.heartbeat {
+            ctx.set_timer(Timer::Heartbeat, h);
+        }
+        self.pass(ctx, Body::Coordinator(self.id));
+    }
+
+    /// Sends `body` to the first successor not suspected, with an Ack timer.
+    fn pass(&mut self, ctx: &mut Ctx<'_, Self>, body: Body) {
+        let subject = body.subject();
+        if subject != self.id && self.suspected.contains(&subject) {
+            // The candidate or coordinator this message is about is dead:
+            // end its message and stand in its place.
+            self.start_election(ctx);
+            return;
+        }
+        match self.successor(ctx.nodes()) {
+            Some(to) => {
+                let tag = self.next_tag;
+                self.next_tag += 1;
+                self.pending.push(Pending { tag, body, to, tries: 0 });
+                ctx.send(to, Msg::Ring { body, tag });
+                ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
+            }
+            // Everyone else is suspected: this node is alone.
+            None => match body {
+                Body::Election(_) => {
+                    if self.leader != Some(self.id) {
+                        self.win(ctx);
+                    }
+                }
+                Body::Coordinator(_) => {}
+            },
+        }
+    }
+
+    fn heard_from(&mut self, from: NodeId) {
+        self.suspected.remove(&from);
+    }
+
+    fn follow(&mut self, ctx: &mut Ctx<'_, Self>, leader: NodeId) {
+        self.leader = Some(leader);
+        self.participant = false;
+        ctx.cancel_timer(Timer::Election);
+        ctx.cancel_timer(Timer::Heartbeat);
+        ctx.emit(Observation::Leader(leader));
+        if self.timing.heartbeat.is_some() {
+            ctx.set_timer(Timer::Watchdog, self.timing.watchdog);
+        }
+    }
+
+    fn on_ring(&mut self, ctx: &mut Ctx<'_, Self>, body: Body) {
+        match body {
+            Body::Election(c) if c > self.id => {
+                self.participant = true;
+                ctx.set_timer(Timer::Election, self.timing.election_timeout);
+                self.pass(ctx, body);
+            }
+            Body::Election(c) if c < self.id => {
+                if !self.participant {
+                    self.start_election(ctx);
+                }
+            }
+            Body::Election(_) => {
+                if self.leader != Some(self.id) || self.participant {
+                    self.win(ctx);
+                }
+            }
+            Body::Coordinator(l) if l == self.id => {}
+            Body::Coordinator(l) => {
+                self.follow(ctx, l);
+                self.pass(ctx, body);
+            }
+        }
+    }
+}
+
+impl Process for RingNode {
+    type Msg = Msg;
+    type Timer = Timer;
+    type Params = Params;
+
+    fn new(id: NodeId, setup: &Setup<'_, Params>) -> Self {
+        let n = setup.nodes.len() as u64;
+        RingNode {
+            id,
+            pos: setup.nodes.iter().position(|&x| x == id).unwrap_or(0),
+            timing: Timing::new(setup, 3 * n),
+            leader: None,
+            participant: false,
+            suspected: BTreeSet::new(),
+            pending: Vec::new(),
+            next_tag: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let top = highest(ctx.nodes());
+        self.leader = Some(top);
+        ctx.emit(Observation::Leader(top));
+        if let Some(h) = self.timing.heartbeat {
+            if top == self.id {
+                ctx.set_timer(Timer::Heartbeat, h);
+            } else {
+                ctx.set_timer(Timer::Watchdog, self.timing.watchdog);
+            }
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        self.heard_from(from);
+        match msg {
+            Msg::Ring { body, tag } => {
+                ctx.send(from, Msg::Ack { tag });
+                if self.seen.contains(&(from, tag)) {
+                    return;
+                }
+                if self.seen.len() == SEEN {
+                    self.seen.remove(0);
+                }
+                self.seen.push((from, tag));
+                self.on_ring(ctx, body);
+            }
+            Msg::Ack { tag } => {
+                if let Some(i) = self.pending.iter().position(|p| p.tag == tag) {
+                    let p = self.pending.swap_remove(i);
+                    ctx.cancel_timer(Timer::Ack { tag, to: p.to });
+                }
+            }
+            Msg::Heartbeat => {
+                if self.leader == Some(from) {
+                    if self.timing.heartbeat.is_some() {
+                        ctx.set_timer(Timer::Watchdog, self.timing.watchdog);
+                    }
+                } else if self.leader.is_none_or(|l| from > l) && !self.participant {
+                    // A higher coordinator exists (after a partition heals): elect again.
+                    self.start_election(ctx);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
+        match timer {
+            Timer::Ack { tag, to } => {
+                let Some(i) = self.pending.iter().position(|p| p.tag == tag) else { return };
+                if self.pending[i].tries < self.timing.retries {
+                    self.pending[i].tries += 1;
+                    let body = self.pending[i].body;
+                    ctx.send(to, Msg::Ring { body, tag });
+                    ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
+                } else {
+                    let p = self.pending.swap_remove(i);
+                    if self.suspected.insert(to) {
+                        ctx.emit(Observation::Suspects(to));
+                    }
+                    self.pass(ctx, p.body);
+                }
+            }
+            Timer::Election => {
+                if self.participant {
+                    self.participant = false;
+                    self.start_election(ctx);
+                }
+            }
+            Timer::Heartbeat => {
+                if self.leader == Some(self.id)
+                    && let Some(h) = self.timing.heartbeat
+                {
+                    ctx.broadcast(Msg::Heartbeat);
+                    ctx.set_timer(Timer::Heartbeat, h);
+                }
+            }
+            Timer::Watchdog => {
+                if let Some(l) = self.leader.filter(|&l| l != self.id) {
+                    if self.suspected.insert(l) {
+                        ctx.emit(Observation::Suspects(l));
+                    }
+                    self.start_election(ctx);
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, ctx: &mut Ctx<'_, Self>, cmd: &Command) {
+        match cmd.name.as_str() {
+            "detect_failure" => {
+                if let Some(l) = self.leader.filter(|&l| l != self.id)
+                    && self.suspected.insert(l)
+                {
+                    ctx.emit(Observation::Suspects(l));
+                }
+                self.start_election(ctx);
+            }
+            _ => self.start_election(ctx),
+        }
+    }
+
+    fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.leader = None;
+        self.participant = false;
+        self.suspected.clear();
+        self.pending.clear();
+        self.seen.clear();
+        self.start_election(ctx);
+    }
+
+    fn checkers() -> Vec<Box<dyn Checker<Self>>> {
+        vec![Box::new(LeaderChecker::new())]
+    }
+}

@@ -1,0 +1,5 @@
+//! The algorithms, one file each, grouped by family, and the registry that
+//! maps scenario names to them.
+
+pub mod election;
+pub mod registry;

@@ -1,0 +1,86 @@
+//! The algorithm registry: every name a scenario may give in `algorithm:`, with
+//! its commands, message kinds, checks and parameters, and the monomorphised
+//! function that runs it.
+
+use std::io::Write;
+
+use crate::engine::{RunError, RunOptions, run_plan};
+use crate::process::Process;
+use crate::report::RunReport;
+use crate::scenario::Plan;
+
+use super::election;
+
+/// A command a scenario can send to a node with `do:`.
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub args: &'static [&'static str],
+    pub help: &'static str,
+}
+
+/// A key of the algorithm's `params:` block.
+#[derive(Debug)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub help: &'static str,
+}
+
+pub type RunFn = fn(&Plan, &RunOptions, &mut dyn Write) -> Result<RunReport, RunError>;
+
+/// One runnable algorithm.
+pub struct Algorithm {
+    pub name: &'static str,
+    pub family: &'static str,
+    pub summary: &'static str,
+    pub commands: &'static [CommandSpec],
+    pub message_kinds: &'static [&'static str],
+    pub checks: &'static [&'static str],
+    pub params: &'static [ParamSpec],
+    pub validate_params: fn(&serde_yaml::Value) -> Result<(), String>,
+    pub run: RunFn,
+}
+
+impl std::fmt::Debug for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Checks a `params:` block against `P::Params` (unknown keys, wrong types).
+pub fn validate_params<P: Process>(v: &serde_yaml::Value) -> Result<(), String> {
+    if v.is_null() {
+        return Ok(());
+    }
+    serde_yaml::from_value::<P::Params>(v.clone()).map(|_| ()).map_err(|e| e.to_string().replace('`', "\""))
+}
+
+pub static ALGORITHMS: &[Algorithm] = &[
+    Algorithm {
+        name: "election.ring",
+        family: "election",
+        summary: "Chang-Roberts ring election; skips crashed successors (Ack + timeout)",
+        commands: election::COMMANDS,
+        message_kinds: election::ring::KINDS,
+        checks: crate::check::election::CHECKS,
+        params: election::PARAMS,
+        validate_params: validate_params::<election::ring::RingNode>,
+        run: run_plan::<election::ring::RingNode>,
+    },
+    Algorithm {
+        name: "election.bully",
+        family: "election",
+        summary: "Garcia-Molina bully election with Election/OK/Coordinator and timeouts",
+        commands: election::COMMANDS,
+        message_kinds: election::bully::KINDS,
+        checks: crate::check::election::CHECKS,
+        params: election::PARAMS,
+        validate_params: validate_params::<election::bully::BullyNode>,
+        run: run_plan::<election::bully::BullyNode>,
+    },
+];
+
+/// The algorithm called `name`.
+pub fn find(name: &str) -> Option<&'static Algorithm> {
+    ALGORITHMS.iter().find(|a| a.name == name)
+}

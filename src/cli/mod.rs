@@ -1,0 +1,19 @@
+//! The subcommands, one file each.
+
+pub mod bench;
+pub mod list;
+pub mod run;
+pub mod schema;
+pub mod test;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  distlab run scenarios/election/seed-ring.yaml          trace, summary and checks
+  distlab run scenarios/election/*.yaml --format quiet   summaries only
+  distlab run FILE --seed 7 --format jsonl               another seed, JSON lines
+  distlab test                                           every scenario against its snapshot
+  distlab test scenarios/election --accept               write new or changed snapshots
+  distlab list                                           algorithms, commands, params
+  distlab schema > distlab.schema.json                   for yaml-language-server
+
+Exit codes: 0 all good, 1 a check or snapshot failed, 2 bad input.";

@@ -1,0 +1,14 @@
+//! `distlab schema`: the JSON Schema of the scenario format.
+
+use clap::Args;
+
+use crate::Outcome;
+
+#[derive(Args)]
+pub struct SchemaArgs {}
+
+pub fn run(_: SchemaArgs) -> anyhow::Result<Outcome> {
+    let schema = schemars::schema_for!(distlab::scenario::Scenario);
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,96 @@
+//! `distlab test`: run every scenario, compare its trace with its snapshot,
+//! print a diff on a mismatch; `--accept` writes new and changed snapshots.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use distlab::snapshot;
+
+use crate::Outcome;
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// Scenario files or folders (default: scenarios).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Write the actual trace as the snapshot where it is missing or differs.
+    #[arg(long)]
+    pub accept: bool,
+}
+
+pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
+    let paths = if args.paths.is_empty() { vec![PathBuf::from("scenarios")] } else { args.paths };
+    let files = match distlab::scenario::discover(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("distlab test: {e}");
+            return Ok(Outcome::BadInput);
+        }
+    };
+    let (mut passed, mut failed, mut bad) = (0, 0, 0);
+    for file in &files {
+        let name = file.display();
+        let plan = match distlab::scenario::load(file) {
+            Ok(p) => p,
+            Err(e) => {
+                println!("error {name}\n{e}");
+                bad += 1;
+                continue;
+            }
+        };
+        let snap_path = match snapshot::snapshot_path(file) {
+            Ok(p) => p,
+            Err(e) => {
+                println!("error {e}");
+                bad += 1;
+                continue;
+            }
+        };
+        let (actual, report) = snapshot::trace_of(&plan)?;
+        let stored = std::fs::read_to_string(&snap_path).ok().map(|t| snapshot::parse(&t));
+        let mut problems = Vec::new();
+        let mut write = false;
+        match &stored {
+            None if args.accept => write = true,
+            None => problems.push(format!("no snapshot at {} (run `distlab test --accept` to write it)", snap_path.display())),
+            Some(old) => {
+                if let Some(d) = snapshot::diff(old, &actual, &snap_path.display().to_string()) {
+                    if args.accept {
+                        write = true;
+                    } else {
+                        problems.push(format!("trace differs from {}:\n{d}", snap_path.display()));
+                    }
+                }
+            }
+        }
+        if write {
+            if let Some(dir) = snap_path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&snap_path, snapshot::render(&actual))?;
+        }
+        for f in report.failures() {
+            problems.push(format!("check failed: {} — {}", f.name, f.detail));
+        }
+        if problems.is_empty() {
+            passed += 1;
+            println!("ok    {name}{}", if write { "  (snapshot written)" } else { "" });
+        } else {
+            failed += 1;
+            println!("FAIL  {name}");
+            for p in problems {
+                for line in p.lines() {
+                    println!("      {line}");
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed{}", if bad > 0 { format!(", {bad} could not be loaded") } else { String::new() });
+    Ok(if bad > 0 {
+        Outcome::BadInput
+    } else if failed > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Ok
+    })
+}

@@ -1,0 +1,130 @@
+//! The engine: the discrete-event [`runner::Runner`], its queue, the simulated
+//! network, the clock model, and [`run_plan`], which wires a plan, a process
+//! type, a renderer and the checkers together.
+
+pub mod clock;
+pub mod network;
+pub mod queue;
+pub mod runner;
+pub mod stats;
+
+use std::io::{self, Write};
+
+use crate::check::expect;
+use crate::process::Process;
+use crate::report::RunReport;
+use crate::scenario::Plan;
+use crate::trace::event::{NullSink, TraceSink};
+use crate::trace::jsonl::JsonlSink;
+use crate::trace::text::{COLUMNS, PrefixSink, TextSink};
+
+pub use runner::{Limits, Runner};
+
+/// How the trace is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Fixed-column text, then the summary (what snapshots hold).
+    #[default]
+    Text,
+    /// One JSON object per event, then one summary object.
+    Jsonl,
+    /// No trace: the summary only.
+    Quiet,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    pub format: Format,
+    pub limits: Limits,
+}
+
+/// Why a run could not happen (as opposed to a check that failed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("params of {algorithm}: {message}")]
+    Params { algorithm: &'static str, message: String },
+    #[error("cannot write the trace: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// How many trace lines a failed check shows.
+const PREFIX_LINES: usize = 8;
+
+/// Parses the algorithm's parameters; a missing `params:` block means defaults.
+pub fn parse_params<P: Process>(plan: &Plan) -> Result<P::Params, RunError> {
+    if plan.params.is_null() {
+        return Ok(P::Params::default());
+    }
+    serde_yaml::from_value(plan.params.clone())
+        .map_err(|e| RunError::Params { algorithm: plan.algorithm.name, message: e.to_string() })
+}
+
+/// Runs `plan` with process type `P` and writes its trace and summary to `out`.
+pub fn run_plan<P: Process>(plan: &Plan, opts: &RunOptions, out: &mut dyn Write) -> Result<RunReport, RunError> {
+    let params = parse_params::<P>(plan)?;
+    let header = format!(
+        "# {}\n# algorithm {}, {} nodes, seed {}\n",
+        plan.name,
+        plan.algorithm.name,
+        plan.nodes.len(),
+        plan.seed
+    );
+    let mut report = match opts.format {
+        Format::Text => {
+            let mut sink = TextSink::new(out);
+            sink.raw(&header);
+            sink.raw(COLUMNS);
+            sink.raw("\n");
+            let mut report = execute::<P>(plan, &params, opts, &mut sink);
+            fill_prefixes::<P>(plan, &params, opts, &mut report);
+            sink.raw(&report.summary_text());
+            sink.flush()?;
+            report
+        }
+        Format::Jsonl => {
+            let mut sink = JsonlSink::new(out);
+            let mut report = execute::<P>(plan, &params, opts, &mut sink);
+            fill_prefixes::<P>(plan, &params, opts, &mut report);
+            sink.line(&serde_json::json!({ "summary": &report }));
+            sink.flush()?;
+            report
+        }
+        Format::Quiet => {
+            let mut report = execute::<P>(plan, &params, opts, &mut NullSink);
+            fill_prefixes::<P>(plan, &params, opts, &mut report);
+            out.write_all(header.as_bytes())?;
+            out.write_all(report.summary_text().as_bytes())?;
+            out.flush()?;
+            report
+        }
+    };
+    report.results.shrink_to_fit();
+    Ok(report)
+}
+
+fn execute<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOptions, sink: &mut dyn TraceSink<P>) -> RunReport {
+    let mut runner = Runner::<P>::new(plan, params, P::checkers(), opts.limits);
+    let mut results = runner.run(sink);
+    expect::evaluate(&plan.expect, &runner.stats, &mut results);
+    RunReport {
+        scenario: plan.name.clone(),
+        algorithm: plan.algorithm.name,
+        nodes: plan.nodes.len(),
+        seed: plan.seed,
+        stats: runner.stats.clone(),
+        results,
+        alive: runner.alive().filter(|(_, a)| *a).map(|(n, _)| n).collect(),
+    }
+}
+
+/// Replays the run (it is deterministic) to collect the trace lines that led
+/// to each failed check.
+fn fill_prefixes<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOptions, report: &mut RunReport) {
+    for r in report.results.iter_mut().filter(|r| !r.ok) {
+        let Some(at) = r.at else { continue };
+        let mut sink = PrefixSink::new(PREFIX_LINES, at.event);
+        let mut runner = Runner::<P>::new(plan, params, Vec::new(), opts.limits);
+        runner.run(&mut sink);
+        r.prefix = sink.lines.into_iter().collect();
+    }
+}

@@ -1,0 +1,119 @@
+//! The simulated network's state: per-link latency, loss and duplication, and
+//! the partitions and one-way blocks the timeline installs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::Rng;
+
+use crate::process::{Nanos, below};
+use crate::scenario::units::{Latency, Percent};
+
+/// What a message meets on one directed link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkParams {
+    pub latency: Latency,
+    pub loss: Percent,
+    pub duplicate: Percent,
+}
+
+/// Why the network did not deliver a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Drawn from the link's loss probability.
+    Loss,
+    /// A partition or a one-way block separates sender and receiver.
+    Partition,
+    /// The receiver was down when the message arrived.
+    ReceiverDown,
+}
+
+impl DropReason {
+    pub fn describe(self) -> &'static str {
+        match self {
+            DropReason::Loss => "lost",
+            DropReason::Partition => "partitioned",
+            DropReason::ReceiverDown => "receiver down",
+        }
+    }
+}
+
+/// What happens to one message on the wire.
+pub enum Fate {
+    Dropped(DropReason),
+    Delivered { delay: Nanos, duplicate: Option<Nanos> },
+}
+
+pub struct Network {
+    pub default: LinkParams,
+    links: BTreeMap<(u32, u32), LinkParams>,
+    /// Partition group of each node (0 = the default group).
+    group: Vec<u32>,
+    blocked: BTreeSet<(u32, u32)>,
+}
+
+impl Network {
+    pub fn new(n: usize, default: LinkParams, links: BTreeMap<(u32, u32), LinkParams>) -> Network {
+        Network { default, links, group: vec![0; n], blocked: BTreeSet::new() }
+    }
+
+    pub fn can_reach(&self, from: u32, to: u32) -> bool {
+        self.group[from as usize] == self.group[to as usize] && (self.blocked.is_empty() || !self.blocked.contains(&(from, to)))
+    }
+
+    /// Installs a partition: each list is a group, unlisted nodes form one more.
+    pub fn partition(&mut self, groups: &[Vec<u32>]) {
+        self.group.iter_mut().for_each(|g| *g = 0);
+        for (i, members) in groups.iter().enumerate() {
+            for &m in members {
+                self.group[m as usize] = i as u32 + 1;
+            }
+        }
+    }
+
+    pub fn block(&mut self, from: &[u32], to: &[u32]) {
+        for &a in from {
+            for &b in to {
+                if a != b {
+                    self.blocked.insert((a, b));
+                }
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.group.iter_mut().for_each(|g| *g = 0);
+        self.blocked.clear();
+    }
+
+    fn params(&self, from: u32, to: u32) -> &LinkParams {
+        if self.links.is_empty() {
+            return &self.default;
+        }
+        self.links.get(&(from, to)).unwrap_or(&self.default)
+    }
+
+    /// Draws the fate of one message from `from` to `to`.
+    pub fn transmit(&self, rng: &mut ChaCha8Rng, from: u32, to: u32) -> Fate {
+        if !self.can_reach(from, to) {
+            return Fate::Dropped(DropReason::Partition);
+        }
+        let p = self.params(from, to);
+        if p.loss.0 > 0.0 && rng.next_u64() < p.loss.threshold() {
+            return Fate::Dropped(DropReason::Loss);
+        }
+        let delay = sample(rng, p.latency);
+        let duplicate = if p.duplicate.0 > 0.0 && rng.next_u64() < p.duplicate.threshold() { Some(sample(rng, p.latency)) } else { None };
+        Fate::Delivered { delay, duplicate }
+    }
+}
+
+/// A uniform latency in `[lo, hi]`, in whole microseconds when the bounds are.
+fn sample(rng: &mut ChaCha8Rng, l: Latency) -> Nanos {
+    if l.lo == l.hi {
+        return l.lo;
+    }
+    let step = if l.lo % 1000 == 0 && l.hi % 1000 == 0 { 1000 } else { 1 };
+    l.lo + below(rng, (l.hi - l.lo) / step + 1) * step
+}

@@ -1,0 +1,363 @@
+//! The discrete-event loop. One queue of `(time, seq)`-ordered entries; each
+//! popped entry runs one handler of one node, whose recorded effects the runner
+//! then performs: sends go through the [`Network`], timers into the queue,
+//! observations to the checkers and the trace.
+//!
+//! Generic over the process type: messages live unboxed in the queue.
+
+use std::collections::BTreeMap;
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+use super::clock::Clock;
+use super::network::{DropReason, Fate, LinkParams, Network};
+use super::queue::{Ev, Queue};
+use super::stats::Stats;
+use crate::check::{CheckResult, Checker, EndState};
+use crate::process::{Ctx, Effect, Message, Nanos, NodeId, NodeRng, Process, Setup};
+use crate::scenario::{Action, Plan};
+use crate::trace::event::{StopReason, TraceEvent, TraceSink};
+
+/// Knobs that do not belong in the scenario file.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Stop after this many events (a guard against runaway scenarios).
+    pub max_events: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_events: 100_000_000 }
+    }
+}
+
+pub struct Runner<'p, P: Process> {
+    plan: &'p Plan,
+    ids: Vec<NodeId>,
+    /// id → dense index + 1; 0 where no node has that id.
+    index: Vec<u32>,
+    procs: Vec<P>,
+    alive: Vec<bool>,
+    timers: Vec<Vec<(P::Timer, u64)>>,
+    rngs: Vec<NodeRng>,
+    clocks: Vec<Clock>,
+    net: Network,
+    rng: ChaCha8Rng,
+    queue: Queue<P>,
+    timer_ids: u64,
+    now: Nanos,
+    effects: Vec<Effect<P>>,
+    pub stats: Stats,
+    checkers: Vec<Box<dyn Checker<P>>>,
+    trace_index: u64,
+    limits: Limits,
+}
+
+impl<'p, P: Process> Runner<'p, P> {
+    pub fn new(plan: &'p Plan, params: &P::Params, checkers: Vec<Box<dyn Checker<P>>>, limits: Limits) -> Self {
+        let ids = plan.nodes.clone();
+        let max_id = ids.iter().copied().max().unwrap_or(0) as usize;
+        let mut index = vec![0u32; max_id + 1];
+        for (i, &id) in ids.iter().enumerate() {
+            index[id as usize] = i as u32 + 1;
+        }
+        let idx = |id: NodeId| index[id as usize] - 1;
+        let default = LinkParams { latency: plan.latency, loss: plan.loss, duplicate: plan.duplicate };
+        let mut links = BTreeMap::new();
+        for l in &plan.links {
+            let base = links.get(&(idx(l.from), idx(l.to))).copied().unwrap_or(default);
+            let p = LinkParams {
+                latency: l.latency.unwrap_or(base.latency),
+                loss: l.loss.unwrap_or(base.loss),
+                duplicate: l.duplicate.unwrap_or(base.duplicate),
+            };
+            links.insert((idx(l.from), idx(l.to)), p);
+            if l.both_ways {
+                links.insert((idx(l.to), idx(l.from)), p);
+            }
+        }
+        let max_latency = links.values().chain(std::iter::once(&default)).map(|p| p.latency.hi).max().unwrap_or(0);
+        let setup_nodes = ids.clone();
+        let procs = ids
+            .iter()
+            .map(|&id| P::new(id, &Setup { nodes: &setup_nodes, params, max_latency }))
+            .collect();
+        let clocks = ids
+            .iter()
+            .map(|id| plan.clocks.get(id).map_or_else(Clock::default, |c| Clock::new(c.offset_ns, c.drift_ppm)))
+            .collect();
+        let n = ids.len();
+        Runner {
+            plan,
+            rngs: ids.iter().map(|&id| NodeRng::new(plan.seed, id)).collect(),
+            ids,
+            index,
+            procs,
+            alive: vec![true; n],
+            timers: (0..n).map(|_| Vec::new()).collect(),
+            clocks,
+            net: Network::new(n, default, links),
+            rng: ChaCha8Rng::seed_from_u64(plan.seed),
+            queue: Queue::new(),
+            timer_ids: 0,
+            now: 0,
+            effects: Vec::new(),
+            stats: Stats::default(),
+            checkers,
+            trace_index: 0,
+            limits,
+        }
+    }
+
+    #[inline]
+    fn idx(&self, id: NodeId) -> Option<u32> {
+        match self.index.get(id as usize) {
+            Some(&i) if i > 0 => Some(i - 1),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn trace(&mut self, sink: &mut dyn TraceSink<P>, ev: TraceEvent<'_, P>) {
+        for c in self.checkers.iter_mut() {
+            c.on_event(self.trace_index, self.now, &ev);
+        }
+        sink.event(self.now, &ev);
+        self.trace_index += 1;
+    }
+
+    /// Runs `f` as a handler of node `i` and performs the effects it records.
+    fn dispatch(&mut self, sink: &mut dyn TraceSink<P>, i: u32, f: impl FnOnce(&mut P, &mut Ctx<'_, P>)) {
+        let iu = i as usize;
+        let mut effects = std::mem::take(&mut self.effects);
+        {
+            let mut ctx = Ctx {
+                id: self.ids[iu],
+                local_now: self.clocks[iu].local(self.now),
+                nodes: &self.ids,
+                rng: &mut self.rngs[iu],
+                effects: &mut effects,
+            };
+            f(&mut self.procs[iu], &mut ctx);
+        }
+        for effect in effects.drain(..) {
+            self.perform(sink, i, effect);
+        }
+        self.effects = effects;
+    }
+
+    fn perform(&mut self, sink: &mut dyn TraceSink<P>, i: u32, effect: Effect<P>) {
+        match effect {
+            Effect::Send(to, msg) => match self.idx(to) {
+                Some(j) => self.transmit(sink, i, j, msg),
+                None => {
+                    let text = format!("process {} sent {msg} to {to}, which is not in the scenario: message discarded", self.ids[i as usize]);
+                    self.trace(sink, TraceEvent::Note { text: &text });
+                }
+            },
+            Effect::Broadcast(msg) => {
+                let n = self.ids.len() as u32;
+                for j in 0..n {
+                    if j != i {
+                        self.transmit(sink, i, j, msg.clone());
+                    }
+                }
+            }
+            Effect::SetTimer(timer, after) => {
+                let iu = i as usize;
+                let delay = self.clocks[iu].true_delay(after);
+                let list = &mut self.timers[iu];
+                list.retain(|(t, _)| *t != timer);
+                let id = self.timer_ids;
+                self.timer_ids += 1;
+                list.push((timer, id));
+                self.queue.push(self.now + delay, Ev::Timer { node: i, id });
+            }
+            Effect::CancelTimer(timer) => self.timers[i as usize].retain(|(t, _)| *t != timer),
+            Effect::Observe(obs) => {
+                self.stats.observations.add(obs.tag());
+                let node = self.ids[i as usize];
+                self.trace(sink, TraceEvent::Observe { node, obs: &obs });
+            }
+        }
+    }
+
+    fn transmit(&mut self, sink: &mut dyn TraceSink<P>, i: u32, j: u32, msg: P::Msg) {
+        self.stats.sent.add(msg.kind());
+        let (from, to) = (self.ids[i as usize], self.ids[j as usize]);
+        self.trace(sink, TraceEvent::Send { from, to, msg: &msg });
+        match self.net.transmit(&mut self.rng, i, j) {
+            Fate::Dropped(reason) => {
+                self.stats.dropped(reason);
+                self.trace(sink, TraceEvent::Drop { from, to, msg: &msg, reason });
+            }
+            Fate::Delivered { delay, duplicate } => {
+                if let Some(d2) = duplicate {
+                    self.stats.duplicated += 1;
+                    self.trace(sink, TraceEvent::Duplicate { from, to, msg: &msg });
+                    self.queue.push(self.now + d2, Ev::Deliver { from: i, to: j, msg: msg.clone() });
+                }
+                self.queue.push(self.now + delay, Ev::Deliver { from: i, to: j, msg });
+            }
+        }
+    }
+
+    /// Runs the scenario to its end and returns the check results.
+    pub fn run(&mut self, sink: &mut dyn TraceSink<P>) -> Vec<CheckResult> {
+        for (k, _) in self.plan.timeline.iter().enumerate() {
+            let at = self.plan.timeline[k].0;
+            self.queue.push(at, Ev::Step(k as u32));
+        }
+        for i in 0..self.ids.len() as u32 {
+            self.dispatch(sink, i, |p, ctx| p.on_start(ctx));
+        }
+        let until = self.plan.until;
+        let stop = loop {
+            let Some(entry) = self.queue.pop() else { break StopReason::Quiescent };
+            if let Ev::Timer { node, id } = entry.ev
+                && !self.timers[node as usize].iter().any(|(_, k)| *k == id)
+            {
+                continue; // cancelled, replaced, or cleared by a crash
+            }
+            if entry.time > until {
+                self.queue.push(entry.time, entry.ev);
+                self.now = until;
+                break StopReason::Horizon;
+            }
+            if self.stats.events >= self.limits.max_events {
+                self.queue.push(entry.time, entry.ev);
+                break StopReason::EventLimit;
+            }
+            self.now = entry.time;
+            match entry.ev {
+                Ev::Deliver { from, to, msg } => {
+                    self.stats.events += 1;
+                    let (f, t) = (self.ids[from as usize], self.ids[to as usize]);
+                    if !self.alive[to as usize] {
+                        self.stats.dropped(DropReason::ReceiverDown);
+                        self.trace(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
+                    } else if !self.net.can_reach(from, to) {
+                        self.stats.dropped(DropReason::Partition);
+                        self.trace(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::Partition });
+                    } else {
+                        self.stats.delivered += 1;
+                        self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
+                        self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
+                    }
+                }
+                Ev::Timer { node, id } => {
+                    let list = &mut self.timers[node as usize];
+                    let pos = list.iter().position(|(_, k)| *k == id).expect("stale timers were skipped");
+                    let (timer, _) = list.swap_remove(pos);
+                    self.stats.events += 1;
+                    self.stats.timers += 1;
+                    let n = self.ids[node as usize];
+                    self.trace(sink, TraceEvent::Timer { node: n, timer: &timer });
+                    self.dispatch(sink, node, |p, ctx| p.on_timer(ctx, timer));
+                }
+                Ev::Step(k) => {
+                    self.stats.events += 1;
+                    if self.step(sink, k as usize) {
+                        break StopReason::Stopped;
+                    }
+                }
+            }
+        };
+        self.stats.stop = stop;
+        self.stats.end_time = self.now;
+        let pending = self.queue.len();
+        self.trace(sink, TraceEvent::Stop { reason: stop, pending });
+        let end = EndState { nodes: &self.ids, alive: &self.alive, time: self.now };
+        let mut results = Vec::new();
+        for c in self.checkers.iter_mut() {
+            results.extend(c.finish(&end, &self.plan.expect));
+        }
+        results
+    }
+
+    /// Performs timeline step `k`; true if the run must stop.
+    fn step(&mut self, sink: &mut dyn TraceSink<P>, k: usize) -> bool {
+        let plan = self.plan;
+        let to_idx = |r: &Self, ids: &[NodeId]| ids.iter().filter_map(|&n| r.idx(n)).collect::<Vec<u32>>();
+        match &plan.timeline[k].1 {
+            Action::Crash(nodes) => {
+                for &n in nodes {
+                    let Some(i) = self.idx(n) else { continue };
+                    if self.alive[i as usize] {
+                        self.alive[i as usize] = false;
+                        self.timers[i as usize].clear();
+                        self.trace(sink, TraceEvent::Crash { node: n });
+                    } else {
+                        let text = format!("process {n} is already down");
+                        self.trace(sink, TraceEvent::Note { text: &text });
+                    }
+                }
+            }
+            Action::Recover(nodes) => {
+                for &n in nodes {
+                    let Some(i) = self.idx(n) else { continue };
+                    if self.alive[i as usize] {
+                        let text = format!("process {n} is already up");
+                        self.trace(sink, TraceEvent::Note { text: &text });
+                    } else {
+                        self.alive[i as usize] = true;
+                        self.trace(sink, TraceEvent::Recover { node: n });
+                        self.dispatch(sink, i, |p, ctx| p.on_recover(ctx));
+                    }
+                }
+            }
+            Action::Partition(groups) => {
+                let g: Vec<Vec<u32>> = groups.iter().map(|g| to_idx(self, g)).collect();
+                self.net.partition(&g);
+                self.trace(sink, TraceEvent::Partition { groups });
+            }
+            Action::Block { from, to } => {
+                let (f, t) = (to_idx(self, from), to_idx(self, to));
+                self.net.block(&f, &t);
+                self.trace(sink, TraceEvent::Block { from, to });
+            }
+            Action::Heal => {
+                self.net.heal();
+                self.trace(sink, TraceEvent::Heal);
+            }
+            Action::Command { node, command } => {
+                let Some(i) = self.idx(*node) else { return false };
+                if self.alive[i as usize] {
+                    self.trace(sink, TraceEvent::Command { node: *node, command });
+                    self.dispatch(sink, i, |p, ctx| p.on_command(ctx, command));
+                } else {
+                    self.trace(sink, TraceEvent::CommandIgnored { node: *node, command });
+                }
+            }
+            Action::SetLoss(p) => {
+                self.net.default.loss = *p;
+                let change = format!("loss {p}");
+                self.trace(sink, TraceEvent::Network { change: &change });
+            }
+            Action::SetDuplicate(p) => {
+                self.net.default.duplicate = *p;
+                let change = format!("duplicate {p}");
+                self.trace(sink, TraceEvent::Network { change: &change });
+            }
+            Action::SetLatency(l) => {
+                self.net.default.latency = *l;
+                let change = format!("latency {l}");
+                self.trace(sink, TraceEvent::Network { change: &change });
+            }
+            Action::Note(text) => self.trace(sink, TraceEvent::Note { text }),
+            Action::Stop => return true,
+        }
+        false
+    }
+
+    /// Which nodes are up right now, by id.
+    pub fn alive(&self) -> impl Iterator<Item = (NodeId, bool)> + '_ {
+        self.ids.iter().copied().zip(self.alive.iter().copied())
+    }
+
+    /// The process state of node `id` (for tests).
+    pub fn process(&self, id: NodeId) -> Option<&P> {
+        self.idx(id).map(|i| &self.procs[i as usize])
+    }
+}

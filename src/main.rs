@@ -1,0 +1,62 @@
+//! The `distlab` command line: clap derive, one `Args` struct per subcommand,
+//! and the mapping of outcomes to exit codes (0 all good, 1 a check or a
+//! snapshot failed, 2 the input or the environment is wrong).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run distributed-systems algorithms on scenario files: a deterministic
+/// simulated network, faults on a timeline, a readable trace, checked invariants
+/// and snapshot comparison.
+#[derive(Parser)]
+#[command(name = "distlab", version, about, after_help = cli::EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios and print their traces, summaries and checks.
+    Run(cli::run::RunArgs),
+    /// Compare every scenario's trace with its snapshot (and accept new ones).
+    Test(cli::test::TestArgs),
+    /// List the algorithms with their commands, parameters and checks.
+    List(cli::list::ListArgs),
+    /// Print the JSON Schema of the scenario format (for yaml-language-server).
+    Schema(cli::schema::SchemaArgs),
+    /// Measure engine throughput against a bare binary-heap baseline.
+    Bench(cli::bench::BenchArgs),
+}
+
+/// What a subcommand concluded.
+pub enum Outcome {
+    Ok,
+    /// A check, an expectation or a snapshot failed.
+    Failed,
+    /// The input or the environment is wrong (message already printed).
+    BadInput,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => cli::run::run(a),
+        Command::Test(a) => cli::test::run(a),
+        Command::List(a) => cli::list::run(a),
+        Command::Schema(a) => cli::schema::run(a),
+        Command::Bench(a) => cli::bench::run(a),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::BadInput) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("distlab: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

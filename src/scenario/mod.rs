@@ -1,0 +1,67 @@
+//! Scenario files: the model (serde), its units, the YAML front end, and the
+//! validation that turns a parsed file into the runner's [`Plan`].
+
+pub mod error;
+pub mod model;
+pub mod plan;
+pub mod units;
+pub mod validate;
+pub mod yaml;
+
+use std::path::Path;
+
+pub use error::{Diagnostic, LoadError};
+pub use model::{Command, Scenario};
+pub use plan::{Action, Plan};
+
+/// Loads a scenario file by extension (`.yaml`/`.yml`).
+pub fn load(path: &Path) -> Result<Plan, LoadError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { file: file.clone(), source })?;
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => yaml::load_str(&file, &text),
+        other => Err(LoadError::from(Diagnostic {
+            file,
+            line: None,
+            col: None,
+            message: format!(
+                "unsupported scenario type {}: expected a .yaml or .yml file",
+                other.map_or("(no extension)".to_string(), |e| format!(".{e}"))
+            ),
+        })),
+    }
+}
+
+/// The scenario files named by `paths`: files as given, folders searched
+/// recursively for `.yaml`/`.yml`, in sorted order.
+pub fn discover(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::path::PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if is_scenario(&p) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{}: no such file or folder", p.display())));
+        }
+    }
+    Ok(out)
+}
+
+/// True for the file types `discover` picks up.
+pub fn is_scenario(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}

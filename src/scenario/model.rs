@@ -1,0 +1,334 @@
+//! The scenario as plain data: what the YAML and Lua front ends both produce.
+//!
+//! Field names here *are* the file format (see DESIGN.md, "Scenario files");
+//! `distlab schema` prints them as a JSON Schema. Values are checked for form
+//! while parsing (units, shapes) and for meaning by [`super::validate`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use super::units::{Dur, Latency, Percent, SignedDur};
+use crate::process::NodeId;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A one-line title, printed at the top of the trace.
+    pub name: String,
+    /// Longer prose for the reader; not printed.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The algorithm to run, e.g. `election.ring` (`distlab list` prints them all).
+    pub algorithm: String,
+    /// A count (`5` means ids 1..=5) or explicit ids in ring order (`[0, 1, 2, 3, 4]`).
+    pub nodes: Nodes,
+    /// The seed of every random draw (latency, loss, the nodes' generators).
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    #[serde(default)]
+    pub clocks: ClocksSpec,
+    /// The algorithm's own settings (`distlab list` prints them).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub params: serde_yaml::Value,
+    /// Stop the run at this virtual time even if events remain (default 60s).
+    #[serde(default)]
+    pub until: Option<Dur>,
+    /// Faults and requests, in time order.
+    #[serde(default)]
+    pub timeline: Vec<Step>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// The scenario's node ids, in ring order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nodes(pub Vec<NodeId>);
+
+impl<'de> Deserialize<'de> for Nodes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Nodes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a node count like 5, or a list of ids like [0, 1, 2]")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Nodes, E> {
+                if n == 0 || n > 10_000_000 {
+                    return Err(E::custom(format!("{n} nodes: expected between 1 and 10000000")));
+                }
+                Ok(Nodes((1..=n as NodeId).collect()))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Nodes, E> {
+                if n < 0 {
+                    return Err(E::custom(format!("{n} nodes: a node count cannot be negative")));
+                }
+                self.visit_u64(n as u64)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Nodes, A::Error> {
+                let mut ids = Vec::new();
+                while let Some(id) = seq.next_element::<NodeId>()? {
+                    ids.push(id);
+                }
+                Ok(Nodes(ids))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Nodes {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Nodes".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A node count (ids 1..=n) or a list of explicit ids in ring order.",
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
+            ]
+        })
+    }
+}
+
+/// One node, or a list of nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeList(pub Vec<NodeId>);
+
+impl<'de> Deserialize<'de> for NodeList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NodeList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a node id like 4, or a list like [1, 2]")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<NodeList, E> {
+                NodeId::try_from(n).map(|n| NodeList(vec![n])).map_err(|_| E::custom(format!("node id {n} is too large")))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<NodeList, E> {
+                Err(E::custom(format!("node id {n} is negative")))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeList, A::Error> {
+                let mut ids = Vec::new();
+                while let Some(id) = seq.next_element::<NodeId>()? {
+                    ids.push(id);
+                }
+                Ok(NodeList(ids))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for NodeList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "NodeList".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A node id or a list of node ids.",
+            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "array", "items": {"type": "integer", "minimum": 0}}]
+        })
+    }
+}
+
+/// The network every message crosses.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// One-way latency of every link (default 1ms).
+    #[serde(default)]
+    pub latency: Latency,
+    /// Probability that a message is lost.
+    #[serde(default)]
+    pub loss: Percent,
+    /// Probability that a message is delivered twice.
+    #[serde(default)]
+    pub duplicate: Percent,
+    /// Per-link overrides, one direction each unless `both_ways: true`.
+    #[serde(default)]
+    pub links: Vec<LinkSpec>,
+}
+
+/// A link whose latency, loss or duplication differ from the network's.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub from: NodeId,
+    pub to: NodeId,
+    #[serde(default)]
+    pub both_ways: bool,
+    #[serde(default)]
+    pub latency: Option<Latency>,
+    #[serde(default)]
+    pub loss: Option<Percent>,
+    #[serde(default)]
+    pub duplicate: Option<Percent>,
+}
+
+/// Per-node clocks: the local clock reads `true time + offset + drift`.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClocksSpec {
+    /// Initial offset of a node's clock from true time, e.g. `{1: +10s, 2: -5s}`.
+    #[serde(default)]
+    pub offsets: BTreeMap<NodeId, SignedDur>,
+    /// Drift in parts per million, e.g. `{1: 50, 3: -20}`.
+    #[serde(default)]
+    pub drift_ppm: BTreeMap<NodeId, f64>,
+}
+
+/// A scenario request to one node: a command name and its arguments
+/// (`start_election`, `call sqrt 16`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Command {
+    pub name: String,
+    pub args: Vec<String>,
+}
+
+impl Command {
+    pub fn parse(text: &str) -> Result<Command, String> {
+        let mut words = text.split_whitespace();
+        let Some(name) = words.next() else {
+            return Err("an empty command: expected a command name like start_election".into());
+        };
+        Ok(Command { name: name.to_string(), args: words.map(str::to_string).collect() })
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        for a in &self.args {
+            write!(f, " {a}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Command::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+impl JsonSchema for Command {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Command".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "description": "A command of the algorithm and its arguments, e.g. start_election."})
+    }
+}
+
+/// One timeline entry: a time and exactly one action.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// When the action happens (virtual time since the start).
+    pub at: Dur,
+    /// The node a `do:` command goes to.
+    #[serde(default)]
+    pub node: Option<NodeId>,
+    /// A command for `node`, e.g. `start_election`.
+    #[serde(default, rename = "do")]
+    pub command: Option<Command>,
+    /// Crash these nodes: they stop, lose their timers, and miss every message.
+    #[serde(default)]
+    pub crash: Option<NodeList>,
+    /// Bring crashed nodes back.
+    #[serde(default)]
+    pub recover: Option<NodeList>,
+    /// Split the network into groups that cannot talk to each other; nodes not
+    /// listed form one more group.
+    #[serde(default)]
+    pub partition: Option<Vec<Vec<NodeId>>>,
+    /// Cut links in one direction only.
+    #[serde(default)]
+    pub block: Option<Block>,
+    /// Remove every partition and block.
+    #[serde(default)]
+    pub heal: Option<bool>,
+    #[serde(default)]
+    pub set_loss: Option<Percent>,
+    #[serde(default)]
+    pub set_duplicate: Option<Percent>,
+    #[serde(default)]
+    pub set_latency: Option<Latency>,
+    /// A line of text for the trace.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// End the run here.
+    #[serde(default)]
+    pub stop: Option<bool>,
+}
+
+/// A one-way cut: nothing sent from `from` reaches `to`.
+#[derive(Clone, Debug, Deserialize, JsonSchema, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    pub from: NodeList,
+    pub to: NodeList,
+}
+
+/// A count that must hold at the end.
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bound {
+    #[serde(default)]
+    pub min: Option<u64>,
+    #[serde(default)]
+    pub max: Option<u64>,
+    #[serde(default)]
+    pub exact: Option<u64>,
+}
+
+impl Bound {
+    pub fn holds(&self, v: u64) -> bool {
+        self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m) && self.exact.is_none_or(|e| v == e)
+    }
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(e) = self.exact {
+            parts.push(format!("= {e}"));
+        }
+        if let Some(m) = self.min {
+            parts.push(format!(">= {m}"));
+        }
+        if let Some(m) = self.max {
+            parts.push(format!("<= {m}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// What the run must show; each item is reported in the summary.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The node every live node follows at the end (election family).
+    #[serde(default)]
+    pub leader: Option<NodeId>,
+    /// Bound on the number of messages sent (all kinds).
+    #[serde(default)]
+    pub messages: Option<Bound>,
+    /// Bounds per message kind, e.g. `{Election: {max: 9}}`.
+    #[serde(default)]
+    pub messages_by_kind: BTreeMap<String, Bound>,
+    /// Checks that must fail in this scenario (a lab that shows a bug), by name.
+    #[serde(default)]
+    pub violations: Vec<String>,
+}

@@ -1,0 +1,54 @@
+//! The validated scenario the runner executes: ids resolved, timeline sorted,
+//! one [`Action`] per step, the algorithm looked up in the registry.
+
+use std::collections::BTreeMap;
+
+use crate::algorithms::registry::Algorithm;
+use crate::process::{Nanos, NodeId};
+
+use super::model::{Command, Expect, LinkSpec};
+use super::units::{Latency, Percent};
+
+/// One thing that happens on the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Crash(Vec<NodeId>),
+    Recover(Vec<NodeId>),
+    Partition(Vec<Vec<NodeId>>),
+    Block { from: Vec<NodeId>, to: Vec<NodeId> },
+    Heal,
+    Command { node: NodeId, command: Command },
+    SetLoss(Percent),
+    SetDuplicate(Percent),
+    SetLatency(Latency),
+    Note(String),
+    Stop,
+}
+
+/// Clock settings of one node.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClockSpec {
+    pub offset_ns: i64,
+    pub drift_ppm: f64,
+}
+
+/// Everything the runner needs, already checked.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub name: String,
+    pub algorithm: &'static Algorithm,
+    pub nodes: Vec<NodeId>,
+    pub seed: u64,
+    pub latency: Latency,
+    pub loss: Percent,
+    pub duplicate: Percent,
+    pub links: Vec<LinkSpec>,
+    pub clocks: BTreeMap<NodeId, ClockSpec>,
+    pub params: serde_yaml::Value,
+    pub until: Nanos,
+    pub timeline: Vec<(Nanos, Action)>,
+    pub expect: Expect,
+}
+
+/// How long a run may last in virtual time when the scenario does not say.
+pub const DEFAULT_UNTIL: Nanos = 60_000_000_000;

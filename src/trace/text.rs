@@ -1,0 +1,210 @@
+//! The fixed-column text renderer: the form snapshots hold.
+//!
+//! ```text
+//!          time  node  event
+//!       1.000ms     3  send      -> 0  Election(3)
+//! ```
+//! Columns: virtual time in ms with microseconds, the node (or `-` for the
+//! network), a verb padded to 9, then the detail. Nothing here depends on the
+//! wall clock, a port number or a hash order.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::event::{TraceEvent, TraceSink};
+use crate::process::{Nanos, NodeId, Process};
+
+/// Renders one event as its text line (without the newline) into `out`.
+pub fn render_line<P: Process>(out: &mut String, time: Nanos, ev: &TraceEvent<'_, P>) {
+    push_time(out, time);
+    out.push_str("  ");
+    match ev.node() {
+        Some(n) => push_right(out, n, 4),
+        None => out.push_str("   -"),
+    }
+    out.push_str("  ");
+    let _ = match ev {
+        TraceEvent::Send { to, msg, .. } => write!(out, "send      -> {to}  {msg}"),
+        TraceEvent::Deliver { from, msg, .. } => write!(out, "recv      <- {from}  {msg}"),
+        TraceEvent::Drop { from, to, msg, reason } => match reason {
+            crate::engine::network::DropReason::ReceiverDown => write!(out, "drop      <- {from}  {msg}  ({})", reason.describe()),
+            _ => write!(out, "drop      -> {to}  {msg}  ({})", reason.describe()),
+        },
+        TraceEvent::Duplicate { to, msg, .. } => write!(out, "dup       -> {to}  {msg}"),
+        TraceEvent::Timer { timer, .. } => write!(out, "timer     {timer}"),
+        TraceEvent::Command { command, .. } => write!(out, "command   {command}"),
+        TraceEvent::CommandIgnored { node, command } => write!(out, "command   {command}  (ignored: process {node} is down)"),
+        TraceEvent::Observe { node, obs } => {
+            let tag = obs.tag();
+            out.push_str(tag);
+            for _ in tag.len()..10 {
+                out.push(' ');
+            }
+            obs.describe(*node, out)
+        }
+        TraceEvent::Crash { node } => write!(out, "crash     Process {node} fails"),
+        TraceEvent::Recover { node } => write!(out, "recover   Process {node} recovers"),
+        TraceEvent::Partition { groups } => {
+            out.push_str("partition ");
+            for (i, g) in groups.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(" | ");
+                }
+                push_set(out, g);
+            }
+            Ok(())
+        }
+        TraceEvent::Block { from, to } => {
+            out.push_str("block     ");
+            push_set(out, from);
+            out.push_str(" -/-> ");
+            push_set(out, to);
+            Ok(())
+        }
+        TraceEvent::Heal => write!(out, "heal      every link works again"),
+        TraceEvent::Network { change } => write!(out, "network   {change}"),
+        TraceEvent::Note { text } => write!(out, "note      {text}"),
+        TraceEvent::Stop { reason, pending } => {
+            if *pending > 0 {
+                write!(out, "stop      {} ({pending} events left)", reason.describe())
+            } else {
+                write!(out, "stop      {}", reason.describe())
+            }
+        }
+    };
+}
+
+/// The header line above the events.
+pub const COLUMNS: &str = "           time  node  event";
+
+fn push_time(out: &mut String, t: Nanos) {
+    let us = t / 1000;
+    let ms = us / 1000;
+    let frac = us % 1000;
+    let mut buf = itoa_buf(ms);
+    let pad = 9usize.saturating_sub(buf.len());
+    for _ in 0..pad {
+        out.push(' ');
+    }
+    out.push_str(&buf);
+    out.push('.');
+    buf = itoa_buf(frac);
+    for _ in buf.len()..3 {
+        out.push('0');
+    }
+    out.push_str(&buf);
+    out.push_str("ms");
+}
+
+fn itoa_buf(v: u64) -> String {
+    let mut s = String::with_capacity(20);
+    let _ = write!(s, "{v}");
+    s
+}
+
+fn push_right(out: &mut String, n: NodeId, width: usize) {
+    let mut tmp = [0u8; 10];
+    let mut i = tmp.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for _ in (tmp.len() - i)..width {
+        out.push(' ');
+    }
+    out.push_str(std::str::from_utf8(&tmp[i..]).unwrap_or("?"));
+}
+
+fn push_set(out: &mut String, ids: &[NodeId]) {
+    out.push('{');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{id}");
+    }
+    out.push('}');
+}
+
+/// Streams rendered lines to a writer through a large buffer.
+pub struct TextSink<'w> {
+    out: &'w mut dyn Write,
+    line: String,
+    buf: Vec<u8>,
+    error: Option<io::Error>,
+}
+
+impl<'w> TextSink<'w> {
+    pub fn new(out: &'w mut dyn Write) -> Self {
+        TextSink { out, line: String::with_capacity(256), buf: Vec::with_capacity(1 << 16), error: None }
+    }
+
+    /// Writes raw text (headers) through the same buffer.
+    pub fn raw(&mut self, text: &str) {
+        self.buf.extend_from_slice(text.as_bytes());
+        self.spill();
+    }
+
+    fn spill(&mut self) {
+        if self.buf.len() >= 1 << 15 && self.error.is_none() {
+            if let Err(e) = self.out.write_all(&self.buf) {
+                self.error = Some(e);
+            }
+            self.buf.clear();
+        }
+    }
+
+    /// Writes out what is buffered; reports the first write error of the run.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+}
+
+impl<P: Process> TraceSink<P> for TextSink<'_> {
+    fn event(&mut self, time: Nanos, ev: &TraceEvent<'_, P>) {
+        self.line.clear();
+        render_line(&mut self.line, time, ev);
+        self.buf.extend_from_slice(self.line.as_bytes());
+        self.buf.push(b'\n');
+        self.spill();
+    }
+}
+
+/// Keeps the last `keep` rendered lines up to event number `stop_at`: the trace
+/// prefix shown beside a broken invariant.
+pub struct PrefixSink {
+    pub lines: std::collections::VecDeque<String>,
+    keep: usize,
+    index: u64,
+    stop_at: u64,
+}
+
+impl PrefixSink {
+    pub fn new(keep: usize, stop_at: u64) -> Self {
+        PrefixSink { lines: Default::default(), keep, index: 0, stop_at }
+    }
+}
+
+impl<P: Process> TraceSink<P> for PrefixSink {
+    fn event(&mut self, time: Nanos, ev: &TraceEvent<'_, P>) {
+        if self.index <= self.stop_at {
+            let mut line = String::new();
+            render_line(&mut line, time, ev);
+            if self.lines.len() == self.keep {
+                self.lines.pop_front();
+            }
+            self.lines.push_back(line);
+        }
+        self.index += 1;
+    }
+}
