@@ -63,10 +63,11 @@ pub fn parse_params<P: Process>(plan: &Plan) -> Result<P::Params, RunError> {
 pub fn run_plan<P: Process>(plan: &Plan, opts: &RunOptions, out: &mut dyn Write) -> Result<RunReport, RunError> {
     let params = parse_params::<P>(plan)?;
     let header = format!(
-        "# {}\n# algorithm {}, {} nodes, seed {}\n",
+        "# {}\n# algorithm {}, {} node{}, seed {}\n",
         plan.name,
         plan.algorithm.name,
         plan.nodes.len(),
+        if plan.nodes.len() == 1 { "" } else { "s" },
         plan.seed
     );
     let mut report = match opts.format {

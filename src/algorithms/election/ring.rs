@@ -30,7 +30,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Params, Timing, highest};
+use super::{Params, Timing};
 use crate::check::Checker;
 use crate::check::election::LeaderChecker;
 use crate::process::{Ctx, Message, NodeId, Observation, Process, Setup};
@@ -119,6 +119,8 @@ const SEEN: usize = 32;
 pub struct RingNode {
     id: NodeId,
     pos: usize,
+    /// The highest id of the scenario: every node's coordinator at the start.
+    top: NodeId,
     timing: Timing,
     leader: Option<NodeId>,
     participant: bool,
@@ -134,13 +136,29 @@ impl RingNode {
         self.leader
     }
 
-    fn successor(&self, nodes: &[NodeId]) -> Option<NodeId> {
+    /// The first successor not suspected, or `Err(())` when reaching it would
+    /// skip over `subject`, the (dead) node the message is about.
+    fn successor(&self, nodes: &[NodeId], subject: NodeId) -> Result<Option<NodeId>, ()> {
         let n = nodes.len();
-        (1..n).map(|k| nodes[(self.pos + k) % n]).find(|c| !self.suspected.contains(c))
+        for k in 1..n {
+            let c = nodes[(self.pos + k) % n];
+            if !self.suspected.contains(&c) {
+                return Ok(Some(c));
+            }
+            if c == subject {
+                return Err(());
+            }
+        }
+        Ok(None)
     }
 
     fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
         ctx.emit(Observation::ElectionStarted);
+        self.stand(ctx);
+    }
+
+    /// Takes part with its own id: sends Election(id) and waits for a coordinator.
+    fn stand(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.participant = true;
         ctx.set_timer(Timer::Election, self.timing.election_timeout);
         self.pass(ctx, Body::Election(self.id));
@@ -160,15 +178,11 @@ impl RingNode {
 
     /// Sends `body` to the first successor not suspected, with an Ack timer.
     fn pass(&mut self, ctx: &mut Ctx<'_, Self>, body: Body) {
-        let subject = body.subject();
-        if subject != self.id && self.suspected.contains(&subject) {
-            // The candidate or coordinator this message is about is dead:
-            // end its message and stand in its place.
-            self.start_election(ctx);
-            return;
-        }
-        match self.successor(ctx.nodes()) {
-            Some(to) => {
+        match self.successor(ctx.nodes(), body.subject()) {
+            // The message would pass the dead node it is about: it ends here,
+            // and this node stands for election instead.
+            Err(()) => self.start_election(ctx),
+            Ok(Some(to)) => {
                 let tag = self.next_tag;
                 self.next_tag += 1;
                 self.pending.push(Pending { tag, body, to, tries: 0 });
@@ -176,14 +190,11 @@ impl RingNode {
                 ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
             }
             // Everyone else is suspected: this node is alone.
-            None => match body {
-                Body::Election(_) => {
-                    if self.leader != Some(self.id) {
-                        self.win(ctx);
-                    }
+            Ok(None) => {
+                if matches!(body, Body::Election(_)) {
+                    self.win(ctx);
                 }
-                Body::Coordinator(_) => {}
-            },
+            }
         }
     }
 
@@ -211,7 +222,7 @@ impl RingNode {
             }
             Body::Election(c) if c < self.id => {
                 if !self.participant {
-                    self.start_election(ctx);
+                    self.stand(ctx);
                 }
             }
             Body::Election(_) => {
@@ -237,7 +248,8 @@ impl Process for RingNode {
         let n = setup.nodes.len() as u64;
         RingNode {
             id,
-            pos: setup.nodes.iter().position(|&x| x == id).unwrap_or(0),
+            pos: setup.index,
+            top: setup.highest,
             timing: Timing::new(setup, 3 * n),
             leader: None,
             participant: false,
@@ -249,7 +261,7 @@ impl Process for RingNode {
     }
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let top = highest(ctx.nodes());
+        let top = self.top;
         self.leader = Some(top);
         ctx.emit(Observation::Leader(top));
         if let Some(h) = self.timing.heartbeat {
@@ -273,6 +285,8 @@ impl Process for RingNode {
                     self.seen.remove(0);
                 }
                 self.seen.push((from, tag));
+                // A message about a node shows it was up when the message began.
+                self.heard_from(body.subject());
                 self.on_ring(ctx, body);
             }
             Msg::Ack { tag } => {

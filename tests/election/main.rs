@@ -1,0 +1,163 @@
+//! Election algorithms against their textbook message counts and invariants.
+//!
+//! Chang-Roberts: one initiator sends at most 3n−1 Election and Coordinator
+//! messages (exactly 3n−1 when the initiator follows the highest id); every
+//! node initiating in a ring of decreasing ids costs exactly n(n+1)/2 + n.
+//! Bully: best case n−2 when the second-highest detects the failure.
+
+use distlab::report::RunReport;
+use distlab::scenario::yaml::load_str;
+use distlab::snapshot::trace_of;
+
+fn run(yaml: &str) -> (String, RunReport) {
+    let plan = load_str("test.yaml", yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    trace_of(&plan).expect("runs")
+}
+
+fn ids(list: impl IntoIterator<Item = u32>) -> String {
+    list.into_iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn ring_counts(report: &RunReport) -> u64 {
+    report.stats.sent.get("Election") + report.stats.sent.get("Coordinator")
+}
+
+#[test]
+fn chang_roberts_single_initiator_within_3n_minus_1() {
+    for n in [3u32, 5, 10, 20] {
+        for k in 1..=n {
+            let yaml = format!(
+                "name: t\nalgorithm: election.ring\nnodes: {n}\nnetwork: {{latency: 1ms..3ms}}\ntimeline:\n  - {{at: 1ms, node: {k}, do: start_election}}\nexpect: {{leader: {n}}}\n"
+            );
+            let (_, r) = run(&yaml);
+            assert!(r.passed(), "n={n} k={k}: {:?}", r.failures().collect::<Vec<_>>());
+            let n64 = u64::from(n);
+            // Election(k) climbs to n ((n−k) hops), Election(n) goes round (n), Coordinator(n) goes round (n).
+            assert_eq!(r.stats.sent.get("Election"), (n64 - u64::from(k)) + n64, "n={n} k={k}");
+            assert_eq!(r.stats.sent.get("Coordinator"), n64, "n={n} k={k}");
+            assert!(ring_counts(&r) <= 3 * n64 - 1);
+            // Every ring message is acknowledged once on a reliable network.
+            assert_eq!(r.stats.sent.get("Ack"), ring_counts(&r), "n={n} k={k}");
+        }
+        // The worst initiator is the successor of the highest id: exactly 3n−1.
+        let yaml = format!("name: t\nalgorithm: election.ring\nnodes: {n}\ntimeline:\n  - {{at: 1ms, node: 1, do: start_election}}\n");
+        assert_eq!(ring_counts(&run(&yaml).1), 3 * u64::from(n) - 1);
+    }
+}
+
+#[test]
+fn chang_roberts_all_initiate_worst_case_is_n_n_plus_1_over_2_plus_n() {
+    for n in [3u32, 5, 10, 25] {
+        let order = ids((1..=n).rev());
+        let mut yaml = format!("name: t\nalgorithm: election.ring\nnodes: [{order}]\nnetwork: {{latency: 1ms}}\ntimeline:\n");
+        for id in 1..=n {
+            yaml.push_str(&format!("  - {{at: 0ms, node: {id}, do: start_election}}\n"));
+        }
+        let (_, r) = run(&yaml);
+        assert!(r.passed(), "n={n}");
+        let n64 = u64::from(n);
+        assert_eq!(r.stats.sent.get("Election"), n64 * (n64 + 1) / 2, "n={n}");
+        assert_eq!(ring_counts(&r), n64 * (n64 + 1) / 2 + n64, "n={n}");
+    }
+}
+
+#[test]
+fn chang_roberts_all_initiate_any_order_stays_within_the_bound() {
+    // Ring orders produced by a fixed multiplicative permutation, random latencies.
+    for n in [7u32, 11, 16] {
+        for mult in [3u32, 5] {
+            let order: Vec<u32> = (0..n).map(|i| (i * mult) % n + 1).collect();
+            let mut uniq = order.clone();
+            uniq.sort();
+            uniq.dedup();
+            if uniq.len() != n as usize {
+                continue;
+            }
+            let mut yaml = format!("name: t\nalgorithm: election.ring\nnodes: [{}]\nnetwork: {{latency: 1ms..4ms}}\nseed: {mult}\ntimeline:\n", ids(order));
+            for id in 1..=n {
+                yaml.push_str(&format!("  - {{at: 0ms, node: {id}, do: start_election}}\n"));
+            }
+            let (_, r) = run(&yaml);
+            assert!(r.passed(), "n={n} mult={mult}");
+            let n64 = u64::from(n);
+            assert!(ring_counts(&r) <= n64 * (n64 + 1) / 2 + n64, "n={n} mult={mult}: {}", ring_counts(&r));
+            assert!(ring_counts(&r) >= 2 * n64, "at least one full Election round and one Coordinator round");
+        }
+    }
+}
+
+#[test]
+fn bully_best_case_is_n_minus_2() {
+    for n in [3u32, 5, 10, 20] {
+        let yaml = format!(
+            "name: t\nalgorithm: election.bully\nnodes: {n}\ntimeline:\n  - {{at: 0ms, crash: {n}}}\n  - {{at: 1ms, node: {}, do: detect_failure}}\nexpect: {{leader: {}}}\n",
+            n - 1,
+            n - 1
+        );
+        let (_, r) = run(&yaml);
+        assert!(r.passed(), "n={n}");
+        assert_eq!(r.stats.sent.total(), u64::from(n) - 2, "n={n}");
+        assert_eq!(r.stats.sent.get("Coordinator"), u64::from(n) - 2);
+    }
+}
+
+#[test]
+fn bully_lowest_initiator_elects_the_highest_live_and_stays_quadratic() {
+    for n in [4u32, 8, 16] {
+        let yaml = format!(
+            "name: t\nalgorithm: election.bully\nnodes: {n}\nnetwork: {{latency: 1ms..3ms}}\ntimeline:\n  - {{at: 0ms, crash: {n}}}\n  - {{at: 1ms, node: 1, do: detect_failure}}\nexpect: {{leader: {}}}\n",
+            n - 1
+        );
+        let (_, r) = run(&yaml);
+        assert!(r.passed(), "n={n}");
+        let m = u64::from(n) - 1; // live nodes
+        // Each live node i sends Election to the higher live ids (and at most
+        // once to the dead one), each higher live node answers OK, and the
+        // winner tells m−1 nodes: at most m(m−1)/2 + m Election, m(m−1)/2 OK.
+        assert!(r.stats.sent.get("Election") <= m * (m - 1) / 2 + m, "n={n}");
+        assert!(r.stats.sent.get("OK") <= m * (m - 1) / 2, "n={n}");
+        assert_eq!(r.stats.sent.get("Coordinator"), m - 1, "n={n}");
+    }
+}
+
+#[test]
+fn the_seed_story_in_the_seed_words() {
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/election/seed-ring.yaml")).expect("seed scenario");
+    let (trace, r) = run(&yaml);
+    assert!(r.passed());
+    let pos = |s: &str| trace.find(s).unwrap_or_else(|| panic!("missing {s:?} in\n{trace}"));
+    let fails = pos("Process 4 fails");
+    let initiated = pos("Election initiated by 3");
+    let becomes = pos("Process 3 becomes coordinator");
+    assert!(fails < initiated && initiated < becomes);
+    // The coordinator message goes round the ring 0 -> 1 -> 2 -> back to 3.
+    let hops: Vec<usize> = ["3  send      -> 0  Coordinator(3)", "0  send      -> 1  Coordinator(3)", "1  send      -> 2  Coordinator(3)", "2  send      -> 3  Coordinator(3)"]
+        .iter()
+        .map(|s| pos(s))
+        .collect();
+    assert!(hops.windows(2).all(|w| w[0] < w[1]) && becomes < hops[0]);
+    for p in 0..3 {
+        assert!(trace.contains(&format!("Process {p} accepts 3 as coordinator")));
+    }
+}
+
+#[test]
+fn split_brain_is_caught_by_the_checkers() {
+    let yaml = "name: t\nalgorithm: election.bully\nnodes: 5\nparams: {heartbeat: 20ms}\nuntil: 300ms\ntimeline:\n  - {at: 40ms, partition: [[1, 2, 3], [4, 5]]}\n";
+    let (trace, r) = run(yaml);
+    let failed: Vec<&str> = r.failures().map(|f| f.name.as_str()).collect();
+    assert_eq!(failed, ["one-leader", "agreement", "highest-live"]);
+    let one = r.failures().next().expect("one-leader failed");
+    assert_eq!(one.detail, "3 and 5 all consider themselves coordinator");
+    assert!(!one.prefix.is_empty(), "a failed check shows the trace prefix");
+    assert!(trace.contains("broken at event #"));
+}
+
+#[test]
+fn crashed_receivers_drop_messages_and_recovered_nodes_rejoin() {
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/election/bully-old-coordinator-recovers.yaml")).expect("scenario");
+    let (trace, r) = run(&yaml);
+    assert!(r.passed());
+    assert!(r.stats.receiver_down >= 1, "messages to the crashed 5 are dropped");
+    assert!(trace.contains("Process 5 recovers") && trace.contains("Process 5 becomes coordinator"));
+}
