@@ -79,6 +79,11 @@ pub struct Setup<'a, P> {
     /// The largest one-way latency the network can draw, in ns: a hint for
     /// default timeouts.
     pub max_latency: Nanos,
+    /// This node's position in `nodes` (precomputed, so that building n nodes
+    /// costs O(n) rather than O(n²)).
+    pub index: usize,
+    /// The highest id in `nodes` (precomputed, for the same reason).
+    pub highest: NodeId,
 }
 
 /// An effect recorded by a handler; the runner performs it after the handler returns.

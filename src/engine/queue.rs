@@ -40,35 +40,71 @@ impl<P: Process> Ord for Entry<P> {
     }
 }
 
-/// The runner's queue: a heap plus the sequence counter.
+/// The runner's queue: two heaps plus the sequence counter.
+///
+/// An entry due within `window` of the last popped time goes to the *near*
+/// heap, a later one (an election timeout, a timeline step far ahead) to the
+/// *far* heap; `pop` takes the earlier of the two tops. The order is exactly
+/// the `(time, seq)` order of one heap — which heap holds an entry changes
+/// nothing but speed: far-off entries, which are often cancelled timers, no
+/// longer deepen the heap every delivery sifts through.
 pub struct Queue<P: Process> {
-    heap: BinaryHeap<Entry<P>>,
+    near: BinaryHeap<Entry<P>>,
+    far: BinaryHeap<Entry<P>>,
     seq: u64,
+    /// The time of the last popped entry (entries are never due before it).
+    last: Nanos,
+    window: Nanos,
 }
 
 impl<P: Process> Queue<P> {
+    /// A queue whose near heap holds what is due within [`DEFAULT_WINDOW`].
     pub fn new() -> Self {
-        Queue { heap: BinaryHeap::new(), seq: 0 }
+        Self::with_window(DEFAULT_WINDOW)
+    }
+    /// A queue whose near heap holds what is due within `window` ns of now.
+    pub fn with_window(window: Nanos) -> Self {
+        Queue { near: BinaryHeap::new(), far: BinaryHeap::new(), seq: 0, last: 0, window }
     }
     pub fn push(&mut self, time: Nanos, ev: Ev<P>) -> u64 {
         let seq = self.seq;
         self.seq += 1;
-        self.heap.push(Entry { time, seq, ev });
+        let entry = Entry { time, seq, ev };
+        if time.saturating_sub(self.last) <= self.window {
+            self.near.push(entry);
+        } else {
+            self.far.push(entry);
+        }
         seq
     }
+    #[inline]
     pub fn pop(&mut self) -> Option<Entry<P>> {
-        self.heap.pop()
+        let from_far = match (self.near.peek(), self.far.peek()) {
+            // `Entry`'s order is reversed: the greater entry is the earlier one.
+            (Some(a), Some(b)) => b > a,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        let entry = if from_far { self.far.pop() } else { self.near.pop() }?;
+        self.last = entry.time;
+        Some(entry)
     }
     pub fn peek_time(&self) -> Option<Nanos> {
-        self.heap.peek().map(|e| e.time)
+        match (self.near.peek(), self.far.peek()) {
+            (Some(a), Some(b)) => Some(a.time.min(b.time)),
+            (a, b) => a.or(b).map(|e| e.time),
+        }
     }
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.near.len() + self.far.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.near.is_empty() && self.far.is_empty()
     }
 }
+
+/// The near heap's default reach: 100ms of virtual time.
+pub const DEFAULT_WINDOW: Nanos = 100_000_000;
 
 impl<P: Process> Default for Queue<P> {
     fn default() -> Self {

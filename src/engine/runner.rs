@@ -79,9 +79,11 @@ impl<'p, P: Process> Runner<'p, P> {
         }
         let max_latency = links.values().chain(std::iter::once(&default)).map(|p| p.latency.hi).max().unwrap_or(0);
         let setup_nodes = ids.clone();
+        let highest = ids.iter().copied().max().unwrap_or(0);
         let procs = ids
             .iter()
-            .map(|&id| P::new(id, &Setup { nodes: &setup_nodes, params, max_latency }))
+            .enumerate()
+            .map(|(index, &id)| P::new(id, &Setup { nodes: &setup_nodes, params, max_latency, index, highest }))
             .collect();
         let clocks = ids
             .iter()
@@ -99,7 +101,8 @@ impl<'p, P: Process> Runner<'p, P> {
             clocks,
             net: Network::new(n, default, links),
             rng: ChaCha8Rng::seed_from_u64(plan.seed),
-            queue: Queue::new(),
+            // Deliveries and Ack-style timeouts stay in the near heap.
+            queue: Queue::with_window(max_latency.saturating_add(1_000_000).saturating_mul(8)),
             timer_ids: 0,
             now: 0,
             effects: Vec::new(),
