@@ -66,13 +66,23 @@ pub fn diff(old: &str, new: &str, old_name: &str) -> Option<String> {
     Some(d.unified_diff().context_radius(3).header(old_name, "actual").to_string())
 }
 
+/// Runs `plan` with the text renderer and returns what its snapshot holds.
+pub fn trace_of(plan: &crate::scenario::Plan) -> Result<(String, crate::report::RunReport), crate::engine::RunError> {
+    let mut buf = Vec::new();
+    let report = (plan.algorithm.run)(plan, &crate::engine::RunOptions::default(), &mut buf)?;
+    Ok((String::from_utf8_lossy(&buf).into_owned(), report))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn paths_mirror_the_scenarios_tree() {
-        assert_eq!(snapshot_path(Path::new("scenarios/election/seed-ring.yaml")).unwrap(), PathBuf::from("snapshots/election/seed-ring.snap"));
+        assert_eq!(
+            snapshot_path(Path::new("scenarios/election/seed-ring.yaml")).unwrap(),
+            PathBuf::from("snapshots/election/seed-ring.snap")
+        );
         assert_eq!(snapshot_path(Path::new("/x/scenarios/a/b.lua")).unwrap(), PathBuf::from("/x/snapshots/a/b.snap"));
         assert!(snapshot_path(Path::new("elsewhere/b.yaml")).is_err());
     }
@@ -85,11 +95,4 @@ mod tests {
         let d = diff("a\nb\n", "a\nc\n", "old").unwrap();
         assert!(d.contains("-b") && d.contains("+c"), "{d}");
     }
-}
-
-/// Runs `plan` with the text renderer and returns what its snapshot holds.
-pub fn trace_of(plan: &crate::scenario::Plan) -> Result<(String, crate::report::RunReport), crate::engine::RunError> {
-    let mut buf = Vec::new();
-    let report = (plan.algorithm.run)(plan, &crate::engine::RunOptions::default(), &mut buf)?;
-    Ok((String::from_utf8_lossy(&buf).into_owned(), report))
 }

@@ -100,8 +100,11 @@ impl<P: Process> Checker<P> for LeaderChecker {
 
         out.push(match agreed {
             Some(l) if l == top => CheckResult::new("highest-live", true, format!("{l} is the highest live id")),
-            Some(l) => CheckResult::new("highest-live", false, format!("the coordinator is {l}, but {top} is alive and higher")).at(latest(&[l, top])),
-            None => CheckResult::new("highest-live", false, format!("no agreed coordinator; the highest live id is {top}")).at(latest(&live)),
+            Some(l) => CheckResult::new("highest-live", false, format!("the coordinator is {l}, but {top} is alive and higher"))
+                .at(latest(&[l, top])),
+            None => {
+                CheckResult::new("highest-live", false, format!("no agreed coordinator; the highest live id is {top}")).at(latest(&live))
+            }
         });
 
         if let Some(want) = expect.leader {

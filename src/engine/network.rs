@@ -114,6 +114,6 @@ fn sample(rng: &mut ChaCha8Rng, l: Latency) -> Nanos {
     if l.lo == l.hi {
         return l.lo;
     }
-    let step = if l.lo % 1000 == 0 && l.hi % 1000 == 0 { 1000 } else { 1 };
+    let step = if l.lo.is_multiple_of(1000) && l.hi.is_multiple_of(1000) { 1000 } else { 1 };
     l.lo + below(rng, (l.hi - l.lo) / step + 1) * step
 }

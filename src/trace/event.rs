@@ -32,25 +32,70 @@ impl StopReason {
 
 /// One thing that happened, at a time the sink is given alongside.
 pub enum TraceEvent<'a, P: Process> {
-    Send { from: NodeId, to: NodeId, msg: &'a P::Msg },
-    Deliver { from: NodeId, to: NodeId, msg: &'a P::Msg },
+    Send {
+        from: NodeId,
+        to: NodeId,
+        msg: &'a P::Msg,
+    },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        msg: &'a P::Msg,
+    },
     /// `node` is the sender for losses and partitions, the receiver when it was down.
-    Drop { from: NodeId, to: NodeId, msg: &'a P::Msg, reason: DropReason },
-    Duplicate { from: NodeId, to: NodeId, msg: &'a P::Msg },
-    Timer { node: NodeId, timer: &'a P::Timer },
-    Command { node: NodeId, command: &'a Command },
+    Drop {
+        from: NodeId,
+        to: NodeId,
+        msg: &'a P::Msg,
+        reason: DropReason,
+    },
+    Duplicate {
+        from: NodeId,
+        to: NodeId,
+        msg: &'a P::Msg,
+    },
+    Timer {
+        node: NodeId,
+        timer: &'a P::Timer,
+    },
+    Command {
+        node: NodeId,
+        command: &'a Command,
+    },
     /// A command for a node that is down.
-    CommandIgnored { node: NodeId, command: &'a Command },
-    Observe { node: NodeId, obs: &'a Observation },
-    Crash { node: NodeId },
-    Recover { node: NodeId },
-    Partition { groups: &'a [Vec<NodeId>] },
-    Block { from: &'a [NodeId], to: &'a [NodeId] },
+    CommandIgnored {
+        node: NodeId,
+        command: &'a Command,
+    },
+    Observe {
+        node: NodeId,
+        obs: &'a Observation,
+    },
+    Crash {
+        node: NodeId,
+    },
+    Recover {
+        node: NodeId,
+    },
+    Partition {
+        groups: &'a [Vec<NodeId>],
+    },
+    Block {
+        from: &'a [NodeId],
+        to: &'a [NodeId],
+    },
     Heal,
     /// A change of the network's default link (`set_loss: 10%`).
-    Network { change: &'a str },
-    Note { text: &'a str },
-    Stop { reason: StopReason, pending: usize },
+    Network {
+        change: &'a str,
+    },
+    Note {
+        text: &'a str,
+    },
+    Stop {
+        reason: StopReason,
+        pending: usize,
+    },
 }
 
 impl<P: Process> TraceEvent<'_, P> {

@@ -14,12 +14,18 @@ use crate::process::{Message, Nanos, Process};
 pub fn to_json<P: Process>(time: Nanos, ev: &TraceEvent<'_, P>) -> Value {
     let msg_json = |m: &P::Msg| serde_json::to_value(m).unwrap_or(Value::Null);
     let mut v = match ev {
-        TraceEvent::Send { to, msg, .. } => json!({"ev": "send", "to": to, "kind": msg.kind(), "msg": msg_json(msg), "text": msg.to_string()}),
-        TraceEvent::Deliver { from, msg, .. } => json!({"ev": "recv", "from": from, "kind": msg.kind(), "msg": msg_json(msg), "text": msg.to_string()}),
+        TraceEvent::Send { to, msg, .. } => {
+            json!({"ev": "send", "to": to, "kind": msg.kind(), "msg": msg_json(msg), "text": msg.to_string()})
+        }
+        TraceEvent::Deliver { from, msg, .. } => {
+            json!({"ev": "recv", "from": from, "kind": msg.kind(), "msg": msg_json(msg), "text": msg.to_string()})
+        }
         TraceEvent::Drop { from, to, msg, reason } => {
             json!({"ev": "drop", "from": from, "to": to, "reason": reason, "kind": msg.kind(), "msg": msg_json(msg), "text": msg.to_string()})
         }
-        TraceEvent::Duplicate { to, msg, .. } => json!({"ev": "dup", "to": to, "kind": msg.kind(), "msg": msg_json(msg), "text": msg.to_string()}),
+        TraceEvent::Duplicate { to, msg, .. } => {
+            json!({"ev": "dup", "to": to, "kind": msg.kind(), "msg": msg_json(msg), "text": msg.to_string()})
+        }
         TraceEvent::Timer { timer, .. } => json!({"ev": "timer", "timer": timer.to_string()}),
         TraceEvent::Command { command, .. } => json!({"ev": "command", "command": command}),
         TraceEvent::CommandIgnored { command, .. } => json!({"ev": "command_ignored", "command": command}),

@@ -73,7 +73,10 @@ fn chang_roberts_all_initiate_any_order_stays_within_the_bound() {
             if uniq.len() != n as usize {
                 continue;
             }
-            let mut yaml = format!("name: t\nalgorithm: election.ring\nnodes: [{}]\nnetwork: {{latency: 1ms..4ms}}\nseed: {mult}\ntimeline:\n", ids(order));
+            let mut yaml = format!(
+                "name: t\nalgorithm: election.ring\nnodes: [{}]\nnetwork: {{latency: 1ms..4ms}}\nseed: {mult}\ntimeline:\n",
+                ids(order)
+            );
             for id in 1..=n {
                 yaml.push_str(&format!("  - {{at: 0ms, node: {id}, do: start_election}}\n"));
             }
@@ -131,10 +134,15 @@ fn the_seed_story_in_the_seed_words() {
     let becomes = pos("Process 3 becomes coordinator");
     assert!(fails < initiated && initiated < becomes);
     // The coordinator message goes round the ring 0 -> 1 -> 2 -> back to 3.
-    let hops: Vec<usize> = ["3  send      -> 0  Coordinator(3)", "0  send      -> 1  Coordinator(3)", "1  send      -> 2  Coordinator(3)", "2  send      -> 3  Coordinator(3)"]
-        .iter()
-        .map(|s| pos(s))
-        .collect();
+    let hops: Vec<usize> = [
+        "3  send      -> 0  Coordinator(3)",
+        "0  send      -> 1  Coordinator(3)",
+        "1  send      -> 2  Coordinator(3)",
+        "2  send      -> 3  Coordinator(3)",
+    ]
+    .iter()
+    .map(|s| pos(s))
+    .collect();
     assert!(hops.windows(2).all(|w| w[0] < w[1]) && becomes < hops[0]);
     for p in 0..3 {
         assert!(trace.contains(&format!("Process {p} accepts 3 as coordinator")));
@@ -155,7 +163,8 @@ fn split_brain_is_caught_by_the_checkers() {
 
 #[test]
 fn crashed_receivers_drop_messages_and_recovered_nodes_rejoin() {
-    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/election/bully-old-coordinator-recovers.yaml")).expect("scenario");
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/election/bully-old-coordinator-recovers.yaml"))
+        .expect("scenario");
     let (trace, r) = run(&yaml);
     assert!(r.passed());
     assert!(r.stats.receiver_down >= 1, "messages to the crashed 5 are dropped");

@@ -160,7 +160,9 @@ fn latency_stays_in_its_range_and_links_override_it() {
 
 #[test]
 fn loss_and_duplication_follow_their_probabilities() {
-    let p = plan("nodes: 2\nseed: 5\nnetwork: {latency: 1ms, loss: 30%, duplicate: 20%}\ntimeline:\n  - {at: 0ms, node: 1, cmd: ping 2 2000}\n");
+    let p = plan(
+        "nodes: 2\nseed: 5\nnetwork: {latency: 1ms, loss: 30%, duplicate: 20%}\ntimeline:\n  - {at: 0ms, node: 1, cmd: ping 2 2000}\n",
+    );
     let (runner, _) = run(&p);
     let s = &runner.stats;
     assert_eq!(s.sent.get("Ping"), 2000);
@@ -233,7 +235,8 @@ fn set_timer_moves_a_pending_timer_and_cancel_removes_it() {
 #[test]
 fn node_generators_are_seeded_and_independent() {
     let text = "nodes: 2\nseed: 42\ntimeline:\n  - {at: 0ms, node: 1, cmd: draw}\n  - {at: 0ms, node: 2, cmd: draw}\n  - {at: 1ms, node: 1, cmd: draw}\n";
-    let draws = |p: &Plan| -> Vec<String> { lines(&run(p).1).iter().filter(|l| l.contains("note      draw")).map(|l| l.to_string()).collect() };
+    let draws =
+        |p: &Plan| -> Vec<String> { lines(&run(p).1).iter().filter(|l| l.contains("note      draw")).map(|l| l.to_string()).collect() };
     let a = draws(&plan(text));
     assert_eq!(a, draws(&plan(text)), "same seed, same draws");
     assert_ne!(a, draws(&plan(&text.replace("seed: 42", "seed: 43"))));

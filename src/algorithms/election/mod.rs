@@ -36,7 +36,10 @@ pub struct Params {
 
 pub const PARAMS: &[crate::algorithms::registry::ParamSpec] = &[
     crate::algorithms::registry::ParamSpec { name: "heartbeat", help: "coordinator heartbeat period (e.g. 20ms); off when absent" },
-    crate::algorithms::registry::ParamSpec { name: "timeout", help: "wait for an Ack/OK before suspecting (default 2 x max latency + 1ms)" },
+    crate::algorithms::registry::ParamSpec {
+        name: "timeout",
+        help: "wait for an Ack/OK before suspecting (default 2 x max latency + 1ms)",
+    },
     crate::algorithms::registry::ParamSpec { name: "election_timeout", help: "wait for a Coordinator before restarting the election" },
     crate::algorithms::registry::ParamSpec { name: "retries", help: "ring only: resends before skipping a silent successor (default 1)" },
 ];

@@ -54,8 +54,13 @@ impl Body {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// A ring message with the sender's tag, which its Ack echoes.
-    Ring { body: Body, tag: u32 },
-    Ack { tag: u32 },
+    Ring {
+        body: Body,
+        tag: u32,
+    },
+    Ack {
+        tag: u32,
+    },
     Heartbeat,
 }
 
