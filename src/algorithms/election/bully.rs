@@ -144,7 +144,7 @@ impl Process for BullyNode {
     type Params = Params;
 
     fn new(id: NodeId, setup: &Setup<'_, Params>) -> Self {
-        BullyNode { id, timing: Timing::new(setup, 4), leader: None, electing: false }
+        BullyNode { id, timing: Timing::new(&setup.params.into(), setup.max_latency, 4), leader: None, electing: false }
     }
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {

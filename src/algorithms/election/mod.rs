@@ -10,10 +10,11 @@ pub mod ring;
 
 use serde::Deserialize;
 
-use crate::process::{Nanos, NodeId, Setup};
+use crate::algorithms::registry::ParamSpec;
+use crate::process::{Nanos, NodeId};
 use crate::scenario::units::Dur;
 
-/// `params:` of the election algorithms.
+/// `params:` of the bully algorithm.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
@@ -28,21 +29,33 @@ pub struct Params {
     /// again; the default scales with the number of nodes.
     #[serde(default)]
     pub election_timeout: Option<Dur>,
+}
+
+/// `params:` of the ring algorithm: the bully's, and how often to resend.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RingParams {
+    #[serde(default)]
+    pub heartbeat: Option<Dur>,
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub election_timeout: Option<Dur>,
     /// How many times the ring resends an unacknowledged message before it
     /// skips the successor (default 1).
     #[serde(default)]
     pub retries: Option<u32>,
 }
 
-pub const PARAMS: &[crate::algorithms::registry::ParamSpec] = &[
-    crate::algorithms::registry::ParamSpec { name: "heartbeat", help: "coordinator heartbeat period (e.g. 20ms); off when absent" },
-    crate::algorithms::registry::ParamSpec {
-        name: "timeout",
-        help: "wait for an Ack/OK before suspecting (default 2 x max latency + 1ms)",
-    },
-    crate::algorithms::registry::ParamSpec { name: "election_timeout", help: "wait for a Coordinator before restarting the election" },
-    crate::algorithms::registry::ParamSpec { name: "retries", help: "ring only: resends before skipping a silent successor (default 1)" },
-];
+const HEARTBEAT: ParamSpec = ParamSpec { name: "heartbeat", help: "coordinator heartbeat period (e.g. 20ms); off when absent" };
+const TIMEOUT: ParamSpec =
+    ParamSpec { name: "timeout", help: "wait for an answer before suspecting the peer (default 2 x max latency + 1ms)" };
+const ELECTION_TIMEOUT: ParamSpec =
+    ParamSpec { name: "election_timeout", help: "wait for a Coordinator before restarting the election (default scales with n)" };
+
+pub const BULLY_PARAMS: &[ParamSpec] = &[HEARTBEAT, TIMEOUT, ELECTION_TIMEOUT];
+pub const RING_PARAMS: &[ParamSpec] =
+    &[HEARTBEAT, TIMEOUT, ELECTION_TIMEOUT, ParamSpec { name: "retries", help: "resends before skipping a silent successor (default 1)" }];
 
 pub const COMMANDS: &[crate::algorithms::registry::CommandSpec] = &[
     crate::algorithms::registry::CommandSpec { name: "start_election", args: &[], help: "the node starts an election" },
@@ -67,18 +80,23 @@ pub struct Timing {
 impl Timing {
     /// `rounds` is how many one-way hops an election may need before a
     /// coordinator is announced, for the default election timeout.
-    pub fn new(setup: &Setup<'_, Params>, rounds: u64) -> Timing {
-        let p = setup.params;
-        let timeout = p.timeout.map_or(2 * setup.max_latency + 1_000_000, |d| d.0);
-        let election_timeout = p.election_timeout.map_or(rounds * (setup.max_latency + 1_000_000) + 4 * timeout, |d| d.0);
+    pub fn new(p: &RingParams, max_latency: Nanos, rounds: u64) -> Timing {
+        let timeout = p.timeout.map_or(2 * max_latency + 1_000_000, |d| d.0);
+        let election_timeout = p.election_timeout.map_or(rounds * (max_latency + 1_000_000) + 4 * timeout, |d| d.0);
         let heartbeat = p.heartbeat.map(|d| d.0).filter(|&h| h > 0);
         Timing {
             timeout,
             election_timeout,
             heartbeat,
-            watchdog: heartbeat.map_or(0, |h| 3 * h + setup.max_latency),
+            watchdog: heartbeat.map_or(0, |h| 3 * h + max_latency),
             retries: p.retries.unwrap_or(1),
         }
+    }
+}
+
+impl From<&Params> for RingParams {
+    fn from(p: &Params) -> RingParams {
+        RingParams { heartbeat: p.heartbeat, timeout: p.timeout, election_timeout: p.election_timeout, retries: None }
     }
 }
 

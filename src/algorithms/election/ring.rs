@@ -30,7 +30,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Params, Timing};
+use super::{RingParams, Timing};
 use crate::check::Checker;
 use crate::check::election::LeaderChecker;
 use crate::process::{Ctx, Message, NodeId, Observation, Process, Setup};
@@ -247,15 +247,15 @@ impl RingNode {
 impl Process for RingNode {
     type Msg = Msg;
     type Timer = Timer;
-    type Params = Params;
+    type Params = RingParams;
 
-    fn new(id: NodeId, setup: &Setup<'_, Params>) -> Self {
+    fn new(id: NodeId, setup: &Setup<'_, RingParams>) -> Self {
         let n = setup.nodes.len() as u64;
         RingNode {
             id,
             pos: setup.index,
             top: setup.highest,
-            timing: Timing::new(setup, 3 * n),
+            timing: Timing::new(setup.params, setup.max_latency, 3 * n),
             leader: None,
             participant: false,
             suspected: BTreeSet::new(),
