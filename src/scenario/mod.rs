@@ -17,19 +17,37 @@ pub use plan::{Action, Plan};
 /// Loads a scenario file by extension (`.yaml`/`.yml`).
 pub fn load(path: &Path) -> Result<Plan, LoadError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { file: file.clone(), source })?;
+    let unlocated = |message: String| LoadError::from(Diagnostic { file: file.clone(), line: None, col: None, message });
+    if path.is_dir() {
+        return Err(unlocated(
+            "is a folder, expected a scenario file (.yaml or .yml); `distlab test FOLDER` runs every scenario in a folder".into(),
+        ));
+    }
+    if !path.exists() {
+        return Err(unlocated("no such file".into()));
+    }
     match path.extension().and_then(|e| e.to_str()) {
-        Some("yaml" | "yml") => yaml::load_str(&file, &text),
-        other => Err(LoadError::from(Diagnostic {
-            file,
-            line: None,
-            col: None,
-            message: format!(
+        Some("yaml" | "yml") => {}
+        other => {
+            return Err(unlocated(format!(
                 "unsupported scenario type {}: expected a .yaml or .yml file",
                 other.map_or("(no extension)".to_string(), |e| format!(".{e}"))
-            ),
-        })),
+            )));
+        }
     }
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { file: file.clone(), source })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = std::str::from_utf8(&e.as_bytes()[..e.utf8_error().valid_up_to()]).unwrap_or_default();
+        let line = valid.matches('\n').count() + 1;
+        let col = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        LoadError::from(Diagnostic {
+            file: file.clone(),
+            line: Some(line),
+            col: Some(col),
+            message: "the file is not UTF-8 text: expected a YAML scenario saved as UTF-8".into(),
+        })
+    })?;
+    yaml::load_str(&file, text.strip_prefix('\u{feff}').unwrap_or(&text))
 }
 
 /// The scenario files named by `paths`: files as given, folders searched

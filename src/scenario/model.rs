@@ -62,7 +62,7 @@ impl<'de> Deserialize<'de> for Nodes {
             }
             fn visit_u64<E: de::Error>(self, n: u64) -> Result<Nodes, E> {
                 if n == 0 || n > 10_000_000 {
-                    return Err(E::custom(format!("{n} nodes: expected between 1 and 10000000")));
+                    return Err(E::custom(format!("{n} nodes: expected a count from 1 to 10000000, or a list of ids like [0, 1, 2]")));
                 }
                 Ok(Nodes((1..=n as NodeId).collect()))
             }
@@ -115,7 +115,7 @@ impl<'de> Deserialize<'de> for NodeList {
                 NodeId::try_from(n).map(|n| NodeList(vec![n])).map_err(|_| E::custom(format!("node id {n} is too large")))
             }
             fn visit_i64<E: de::Error>(self, n: i64) -> Result<NodeList, E> {
-                Err(E::custom(format!("node id {n} is negative")))
+                Err(E::custom(format!("node id {n} is negative: ids are whole numbers, 0 or more")))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeList, A::Error> {
                 let mut ids = Vec::new();
@@ -180,11 +180,78 @@ pub struct LinkSpec {
 #[serde(deny_unknown_fields)]
 pub struct ClocksSpec {
     /// Initial offset of a node's clock from true time, e.g. `{1: +10s, 2: -5s}`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub offsets: BTreeMap<NodeId, SignedDur>,
     /// Drift in parts per million, e.g. `{1: 50, 3: -20}`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub drift_ppm: BTreeMap<NodeId, f64>,
+}
+
+/// A mapping whose keys must be distinct: YAML allows `{1: +1s, 1: +2s}`, and
+/// a plain map would keep the last value silently. Each key is checked inside
+/// its own visitor, so a repeated key is reported at its line and column.
+fn unique_keys<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: Deserialize<'de> + Ord,
+    V: Deserialize<'de>,
+{
+    use serde::de::{DeserializeSeed, IntoDeserializer, MapAccess};
+    use std::marker::PhantomData;
+
+    struct Key<'s, K>(&'s mut std::collections::BTreeSet<String>, PhantomData<K>);
+    impl<'de, K: Deserialize<'de>> DeserializeSeed<'de> for Key<'_, K> {
+        type Value = K;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<K, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<K> Key<'_, K> {
+        fn first<E: de::Error>(&mut self, text: String) -> Result<(), E> {
+            if self.0.insert(text.clone()) { Ok(()) } else { Err(E::custom(format!("\"{text}\" appears twice: give each key once"))) }
+        }
+    }
+    impl<'de, K: Deserialize<'de>> Visitor<'de> for Key<'_, K> {
+        type Value = K;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_u64<E: de::Error>(mut self, v: u64) -> Result<K, E> {
+            self.first(v.to_string())?;
+            K::deserialize(v.into_deserializer())
+        }
+        fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<K, E> {
+            self.first(v.to_string())?;
+            K::deserialize(v.into_deserializer())
+        }
+        fn visit_str<E: de::Error>(mut self, v: &str) -> Result<K, E> {
+            self.first(v.to_string())?;
+            K::deserialize(v.into_deserializer())
+        }
+        fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<K, E> {
+            self.first(v.to_string())?;
+            K::deserialize(v.into_deserializer())
+        }
+    }
+    struct M<K, V>(PhantomData<(K, V)>);
+    impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Visitor<'de> for M<K, V> {
+        type Value = BTreeMap<K, V>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut out = BTreeMap::new();
+            while let Some(k) = map.next_key_seed(Key::<K>(&mut seen, PhantomData))? {
+                out.insert(k, map.next_value()?);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(M(PhantomData))
 }
 
 /// A scenario request to one node: a command name and its arguments
@@ -217,8 +284,19 @@ impl fmt::Display for Command {
 
 impl<'de> Deserialize<'de> for Command {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Command::parse(&text).map_err(de::Error::custom)
+        // Parsed inside the visitor, so a bad command is reported at its own
+        // line and column rather than at the step's.
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Command;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a command like start_election")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Command, E> {
+                Command::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -326,7 +404,7 @@ pub struct Expect {
     #[serde(default)]
     pub messages: Option<Bound>,
     /// Bounds per message kind, e.g. `{Election: {max: 9}}`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub messages_by_kind: BTreeMap<String, Bound>,
     /// Checks that must fail in this scenario (a lab that shows a bug), by name.
     #[serde(default)]

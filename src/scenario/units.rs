@@ -61,7 +61,9 @@ pub fn format_ns(ns: i64) -> String {
             let digits = scale.ilog10() as usize;
             let s = format!("{frac:0digits$}");
             let s = s.trim_end_matches('0');
-            if s.len() <= 3 {
+            // A fraction only on a short whole part: 1.5ms, 999.25us; not
+            // 1234.567us, which reads better as 1234567ns.
+            if s.len() <= 3 && whole < 1000 {
                 return format!("{sign}{whole}.{s}{unit}");
             }
         }
@@ -276,11 +278,7 @@ impl Latency {
 
 impl fmt::Display for Latency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.lo == self.hi {
-            write!(f, "{}", Dur(self.lo))
-        } else {
-            write!(f, "{}..{}", Dur(self.lo), Dur(self.hi))
-        }
+        if self.lo == self.hi { write!(f, "{}", Dur(self.lo)) } else { write!(f, "{}..{}", Dur(self.lo), Dur(self.hi)) }
     }
 }
 

@@ -14,7 +14,12 @@ use crate::process::NodeId;
 /// One step of a path into the document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seg {
+    /// The value under this key.
     Key(String),
+    /// The key itself, when the key is the data at fault (a node id in
+    /// `clocks.offsets`, a kind in `expect.messages_by_kind`).
+    KeyName(String),
+    /// The element at this index of a list.
     Index(usize),
 }
 
@@ -40,8 +45,8 @@ impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, s) in self.path.iter().enumerate() {
             match s {
-                Seg::Key(k) if i == 0 => write!(f, "{k}")?,
-                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Key(k) | Seg::KeyName(k) if i == 0 => write!(f, "{k}")?,
+                Seg::Key(k) | Seg::KeyName(k) => write!(f, ".{k}")?,
                 Seg::Index(n) => write!(f, "[{n}]")?,
             }
         }
@@ -115,15 +120,25 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
         }
     }
 
+    if s.name.trim().is_empty() {
+        c.fail(path!["name"], "an empty name: expected a one-line title for the trace");
+    }
+
     let algorithm = registry::find(&s.algorithm);
     if algorithm.is_none() {
         let names: Vec<&str> = registry::ALGORITHMS.iter().map(|a| a.name).collect();
-        c.fail(path!["algorithm"], format!("unknown algorithm \"{}\", expected one of {}", s.algorithm, names.join(", ")));
+        c.fail(
+            path!["algorithm"],
+            format!(
+                "unknown algorithm \"{}\"{}, expected one of {} (`distlab list` describes them)",
+                s.algorithm,
+                did_you_mean(&s.algorithm, &names),
+                names.join(", ")
+            ),
+        );
     }
-    if let Some(a) = algorithm
-        && let Err(e) = (a.validate_params)(&s.params)
-    {
-        c.fail(path!["params"], format!("{e} (parameters of {}: {})", a.name, param_names(a)));
+    if let Some(a) = algorithm {
+        check_params(&mut c, a, &s.params);
     }
 
     for (i, link) in s.network.links.iter().enumerate() {
@@ -132,13 +147,16 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
     }
     let mut clocks = std::collections::BTreeMap::new();
     for (&id, off) in &s.clocks.offsets {
-        c.node(path!["clocks", "offsets", id.to_string().as_str()], id);
+        c.node(path!["clocks", "offsets", Seg::KeyName(id.to_string())], id);
         clocks.entry(id).or_insert_with(ClockSpec::default).offset_ns = off.0;
     }
     for (&id, &ppm) in &s.clocks.drift_ppm {
-        c.node(path!["clocks", "drift_ppm", id.to_string().as_str()], id);
+        c.node(path!["clocks", "drift_ppm", Seg::KeyName(id.to_string())], id);
         if !ppm.is_finite() || ppm.abs() >= 1e6 {
-            c.fail(path!["clocks", "drift_ppm", id.to_string().as_str()], format!("drift {ppm} ppm is out of range: expected between -999999 and 999999"));
+            c.fail(
+                path!["clocks", "drift_ppm", id.to_string().as_str()],
+                format!("drift {ppm} ppm is out of range: expected between -999999 and 999999"),
+            );
         }
         clocks.entry(id).or_insert_with(ClockSpec::default).drift_ppm = ppm;
     }
@@ -165,14 +183,22 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
         for kind in s.expect.messages_by_kind.keys() {
             if !a.message_kinds.contains(&kind.as_str()) {
                 c.fail(
-                    path!["expect", "messages_by_kind", kind.as_str()],
-                    format!("{} has no message kind \"{kind}\", expected one of {}", a.name, a.message_kinds.join(", ")),
+                    path!["expect", "messages_by_kind", Seg::KeyName(kind.clone())],
+                    format!(
+                        "{} has no message kind \"{kind}\"{}, expected one of {}",
+                        a.name,
+                        did_you_mean(kind, a.message_kinds),
+                        a.message_kinds.join(", ")
+                    ),
                 );
             }
         }
         for (i, v) in s.expect.violations.iter().enumerate() {
             if !a.checks.contains(&v.as_str()) {
-                c.fail(path!["expect", "violations", i], format!("{} has no check \"{v}\", expected one of {}", a.name, a.checks.join(", ")));
+                c.fail(
+                    path!["expect", "violations", i],
+                    format!("{} has no check \"{v}\"{}, expected one of {}", a.name, did_you_mean(v, a.checks), a.checks.join(", ")),
+                );
             }
         }
         if s.expect.leader.is_some() && a.family != "election" {
@@ -200,6 +226,85 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
     }
 }
 
+/// Checks `params:` with the algorithm's own checker and points at the key at
+/// fault: each key alone is checked again to find which one the error is about.
+fn check_params(c: &mut Checker<'_>, a: &registry::Algorithm, params: &serde_yaml::Value) {
+    let Err(e) = (a.validate_params)(params) else {
+        return;
+    };
+    let names: Vec<&str> = a.params.iter().map(|p| p.name).collect();
+    let with_list = |e: &str| {
+        if e.contains("expected one of") { e.to_string() } else { format!("{e} (parameters of {}: {})", a.name, param_names(a)) }
+    };
+    if !params.is_mapping() {
+        c.fail(path!["params"], format!("expected a mapping like {{timeout: 5ms}} (parameters of {}: {})", a.name, param_names(a)));
+        return;
+    }
+    let empty = serde_yaml::Value::Mapping(serde_yaml::Mapping::new());
+    if let serde_yaml::Value::Mapping(m) = params
+        && (a.validate_params)(&empty).is_ok()
+    {
+        let mut found = false;
+        for (k, v) in m {
+            let one = serde_yaml::Value::Mapping(std::iter::once((k.clone(), v.clone())).collect());
+            let Err(e) = (a.validate_params)(&one) else {
+                continue;
+            };
+            let key = match k {
+                serde_yaml::Value::String(s) => s.clone(),
+                serde_yaml::Value::Number(n) => n.to_string(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                _ => continue,
+            };
+            found = true;
+            if !names.contains(&key.as_str()) {
+                c.fail(
+                    path!["params", Seg::KeyName(key.clone())],
+                    format!("unknown parameter \"{key}\" for {}{}, expected one of {}", a.name, did_you_mean(&key, &names), param_names(a)),
+                );
+            } else {
+                c.fail(path!["params", key.as_str()], with_list(&e));
+            }
+        }
+        if found {
+            return;
+        }
+    }
+    c.fail(path!["params"], with_list(&e));
+}
+
+/// `, did you mean "x"?` when `found` is a likely typo of one of `names`.
+pub fn did_you_mean(found: &str, names: &[&str]) -> String {
+    suggest(found, names).map_or(String::new(), |s| format!(" (did you mean \"{s}\"?)"))
+}
+
+/// The name in `names` closest to `found`, if close enough to be a typo.
+pub fn suggest<'a>(found: &str, names: &[&'a str]) -> Option<&'a str> {
+    let limit = (found.chars().count() / 3).max(1);
+    names
+        .iter()
+        .map(|n| (distance(&found.to_lowercase(), &n.to_lowercase()), *n))
+        .filter(|(d, n)| *d <= limit && *n != found)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance, by characters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 fn param_names(a: &registry::Algorithm) -> String {
     if a.params.is_empty() {
         return "none".into();
@@ -208,10 +313,13 @@ fn param_names(a: &registry::Algorithm) -> String {
 }
 
 fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&registry::Algorithm>) -> Option<Action> {
-    let mut actions = Vec::new();
+    let mut actions: Vec<(&str, Option<Action>)> = Vec::new();
     if let Some(cmd) = &step.command {
         match step.node {
-            None => c.fail(path!["timeline", i], "`do:` needs `node:` to say which node runs the command"),
+            None => {
+                c.fail(path!["timeline", i, "do"], "`do:` needs `node:` to say which node runs the command (add `node: N` to this step)");
+                actions.push(("do", None));
+            }
             Some(n) => {
                 c.node(path!["timeline", i, "node"], n);
                 if let Some(a) = algorithm {
@@ -220,19 +328,31 @@ fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&re
                             let names: Vec<&str> = a.commands.iter().map(|k| k.name).collect();
                             c.fail(
                                 path!["timeline", i, "do"],
-                                format!("unknown command \"{}\" for {}, expected one of {}", cmd.name, a.name, names.join(", ")),
+                                format!(
+                                    "unknown command \"{}\" for {}{}, expected one of {}",
+                                    cmd.name,
+                                    a.name,
+                                    did_you_mean(&cmd.name, &names),
+                                    names.join(", ")
+                                ),
                             );
                         }
                         Some(spec) if spec.args.len() != cmd.args.len() => {
+                            let usage = std::iter::once(spec.name).chain(spec.args.iter().copied()).collect::<Vec<_>>().join(" ");
+                            let expected = match spec.args.len() {
+                                0 => "no arguments".to_string(),
+                                1 => "1 argument".to_string(),
+                                n => format!("{n} arguments"),
+                            };
                             c.fail(
                                 path!["timeline", i, "do"],
-                                format!("\"{}\" takes {} argument(s): {} {}", cmd.name, spec.args.len(), cmd.name, spec.args.join(" ")),
+                                format!("\"{cmd}\" has {} argument(s), expected {expected}: {usage}", cmd.args.len()),
                             );
                         }
                         Some(_) => {}
                     }
                 }
-                actions.push(("do", Action::Command { node: n, command: cmd.clone() }));
+                actions.push(("do", Some(Action::Command { node: n, command: cmd.clone() })));
             }
         }
     } else if step.node.is_some() {
@@ -240,11 +360,11 @@ fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&re
     }
     if let Some(l) = &step.crash {
         c.nodes(path!["timeline", i, "crash"], &l.0);
-        actions.push(("crash", Action::Crash(l.0.clone())));
+        actions.push(("crash", Some(Action::Crash(l.0.clone()))));
     }
     if let Some(l) = &step.recover {
         c.nodes(path!["timeline", i, "recover"], &l.0);
-        actions.push(("recover", Action::Recover(l.0.clone())));
+        actions.push(("recover", Some(Action::Recover(l.0.clone()))));
     }
     if let Some(groups) = &step.partition {
         let mut seen = BTreeSet::new();
@@ -256,37 +376,43 @@ fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&re
                 }
             }
         }
-        actions.push(("partition", Action::Partition(groups.clone())));
+        actions.push(("partition", Some(Action::Partition(groups.clone()))));
     }
     if let Some(b) = &step.block {
         c.nodes(path!["timeline", i, "block", "from"], &b.from.0);
         c.nodes(path!["timeline", i, "block", "to"], &b.to.0);
-        actions.push(("block", Action::Block { from: b.from.0.clone(), to: b.to.0.clone() }));
+        actions.push(("block", Some(Action::Block { from: b.from.0.clone(), to: b.to.0.clone() })));
     }
     match step.heal {
-        Some(true) => actions.push(("heal", Action::Heal)),
-        Some(false) => c.fail(path!["timeline", i, "heal"], "`heal: false` does nothing: write `heal: true` or remove the step"),
+        Some(true) => actions.push(("heal", Some(Action::Heal))),
+        Some(false) => {
+            c.fail(path!["timeline", i, "heal"], "`heal: false` does nothing: write `heal: true` or remove the step");
+            actions.push(("heal", None));
+        }
         None => {}
     }
     if let Some(p) = step.set_loss {
-        actions.push(("set_loss", Action::SetLoss(p)));
+        actions.push(("set_loss", Some(Action::SetLoss(p))));
     }
     if let Some(p) = step.set_duplicate {
-        actions.push(("set_duplicate", Action::SetDuplicate(p)));
+        actions.push(("set_duplicate", Some(Action::SetDuplicate(p))));
     }
     if let Some(l) = step.set_latency {
-        actions.push(("set_latency", Action::SetLatency(l)));
+        actions.push(("set_latency", Some(Action::SetLatency(l))));
     }
     if let Some(t) = &step.note {
-        actions.push(("note", Action::Note(t.clone())));
+        actions.push(("note", Some(Action::Note(t.clone()))));
     }
     match step.stop {
-        Some(true) => actions.push(("stop", Action::Stop)),
-        Some(false) => c.fail(path!["timeline", i, "stop"], "`stop: false` does nothing: write `stop: true` or remove the step"),
+        Some(true) => actions.push(("stop", Some(Action::Stop))),
+        Some(false) => {
+            c.fail(path!["timeline", i, "stop"], "`stop: false` does nothing: write `stop: true` or remove the step");
+            actions.push(("stop", None));
+        }
         None => {}
     }
     match actions.len() {
-        1 => actions.pop().map(|(_, a)| a),
+        1 => actions.pop().and_then(|(_, a)| a),
         0 => {
             c.fail(
                 path!["timeline", i],
@@ -296,7 +422,10 @@ fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&re
         }
         _ => {
             let names: Vec<&str> = actions.iter().map(|(n, _)| *n).collect();
-            c.fail(path!["timeline", i], format!("one step does one thing, this one has {}: split it into steps with the same `at`", names.join(" and ")));
+            c.fail(
+                path!["timeline", i],
+                format!("one step does one thing, this one has {}: split it into steps with the same `at`", names.join(" and ")),
+            );
             None
         }
     }
