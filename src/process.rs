@@ -26,6 +26,14 @@ pub type Nanos = u64;
 pub trait Message: Clone + fmt::Debug + fmt::Display + Serialize + DeserializeOwned {
     /// The message's kind, e.g. `"Election"`; used for per-kind counts and `expect:`.
     fn kind(&self) -> &'static str;
+
+    /// Appends the trace form to `out`: exactly what `Display` prints. An
+    /// algorithm may override it with a faster hand-written version (the text
+    /// trace calls it for every send and delivery).
+    fn render(&self, out: &mut String) {
+        use fmt::Write as _;
+        let _ = write!(out, "{self}");
+    }
 }
 
 /// A fact a node reports about itself; the checkers read these.
@@ -40,6 +48,13 @@ pub enum Observation {
     Leader(NodeId),
     /// The node suspects that `node` has failed.
     Suspects(NodeId),
+    /// The node asks for the critical section (with its request timestamp,
+    /// for algorithms that order requests by one).
+    Request(Option<u64>),
+    /// The node enters the critical section.
+    EnterCs,
+    /// The node leaves the critical section.
+    ExitCs,
     /// Free text from an algorithm.
     Note(String),
 }
@@ -52,6 +67,9 @@ impl Observation {
             Observation::Elected => "elected",
             Observation::Leader(_) => "leader",
             Observation::Suspects(_) => "suspects",
+            Observation::Request(_) => "request",
+            Observation::EnterCs => "enter",
+            Observation::ExitCs => "exit",
             Observation::Note(_) => "note",
         }
     }
@@ -64,6 +82,10 @@ impl Observation {
             Observation::Leader(l) if *l == node => write!(f, "Process {node} is coordinator"),
             Observation::Leader(l) => write!(f, "Process {node} accepts {l} as coordinator"),
             Observation::Suspects(s) => write!(f, "Process {node} suspects {s} has failed"),
+            Observation::Request(Some(ts)) => write!(f, "Site {node} requests the critical section (timestamp {ts})"),
+            Observation::Request(None) => write!(f, "Site {node} requests the critical section"),
+            Observation::EnterCs => write!(f, "Site {node} enters critical section."),
+            Observation::ExitCs => write!(f, "Site {node} releases critical section."),
             Observation::Note(t) => f.write_str(t),
         }
     }

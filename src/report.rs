@@ -18,6 +18,8 @@ pub struct RunReport {
     pub seed: u64,
     pub stats: Stats,
     pub results: Vec<CheckResult>,
+    /// Family figures from the checkers (e.g. response times), in order.
+    pub metrics: Vec<(String, String)>,
     /// Live nodes at the end.
     pub alive: Vec<NodeId>,
 }
@@ -55,6 +57,9 @@ impl RunReport {
             let _ = writeln!(out, "  observed  {}", obs.join(", "));
         }
         let _ = writeln!(out, "  timers    {} fired", s.timers);
+        for (k, v) in &self.metrics {
+            let _ = writeln!(out, "  {k:<9} {v}");
+        }
         if !self.results.is_empty() {
             let _ = writeln!(out, "checks");
             let width = self.results.iter().map(|r| r.name.len()).max().unwrap_or(0);

@@ -2,4 +2,5 @@
 //! maps scenario names to them.
 
 pub mod election;
+pub mod mutex;
 pub mod registry;

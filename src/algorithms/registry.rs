@@ -9,7 +9,7 @@ use crate::process::Process;
 use crate::report::RunReport;
 use crate::scenario::Plan;
 
-use super::election;
+use super::{election, mutex};
 
 /// A command a scenario can send to a node with `do:`.
 #[derive(Debug)]
@@ -77,6 +77,39 @@ pub static ALGORITHMS: &[Algorithm] = &[
         params: election::BULLY_PARAMS,
         validate_params: validate_params::<election::bully::BullyNode>,
         run: run_plan::<election::bully::BullyNode>,
+    },
+    Algorithm {
+        name: "mutex.central",
+        family: "mutex",
+        summary: "a coordinator grants the critical section in FIFO order (3 messages per entry)",
+        commands: mutex::COMMANDS,
+        message_kinds: mutex::central::KINDS,
+        checks: crate::check::mutex::CHECKS,
+        params: mutex::central::PARAMS,
+        validate_params: validate_params::<mutex::central::CentralNode>,
+        run: run_plan::<mutex::central::CentralNode>,
+    },
+    Algorithm {
+        name: "mutex.ricart-agrawala",
+        family: "mutex",
+        summary: "Ricart-Agrawala permission-based mutual exclusion, 2(N-1) messages per entry",
+        commands: mutex::COMMANDS,
+        message_kinds: mutex::ricart_agrawala::KINDS,
+        checks: crate::check::mutex::CHECKS_FAIR,
+        params: mutex::ricart_agrawala::PARAMS,
+        validate_params: validate_params::<mutex::ricart_agrawala::RaNode>,
+        run: run_plan::<mutex::ricart_agrawala::RaNode>,
+    },
+    Algorithm {
+        name: "mutex.suzuki-kasami",
+        family: "mutex",
+        summary: "Suzuki-Kasami broadcast token algorithm, N messages per entry (0 at the holder)",
+        commands: mutex::COMMANDS,
+        message_kinds: mutex::suzuki_kasami::KINDS,
+        checks: crate::check::mutex::CHECKS,
+        params: mutex::suzuki_kasami::PARAMS,
+        validate_params: validate_params::<mutex::suzuki_kasami::SkNode>,
+        run: run_plan::<mutex::suzuki_kasami::SkNode>,
     },
 ];
 

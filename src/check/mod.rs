@@ -7,6 +7,7 @@
 
 pub mod election;
 pub mod expect;
+pub mod mutex;
 
 use serde::Serialize;
 
@@ -65,4 +66,8 @@ pub trait Checker<P: Process> {
     fn on_event(&mut self, index: u64, time: Nanos, ev: &TraceEvent<'_, P>);
     /// Judges the end state; may also answer expectations of its family.
     fn finish(&mut self, end: &EndState<'_>, expect: &Expect) -> Vec<CheckResult>;
+    /// Figures for the summary (name, value), read after `finish`.
+    fn metrics(&mut self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }

@@ -1,12 +1,133 @@
 //! `distlab bench`: engine throughput against a bare binary-heap baseline.
+//!
+//! The measuring is in [`distlab::bench`]; this file parses the options and
+//! prints the table (or JSON).
 
-use clap::Args;
+use std::io::Write;
+
+use clap::{Args, ValueEnum};
+use distlab::bench::{self, Modes, Order, Row};
 
 use crate::Outcome;
 
-#[derive(Args)]
-pub struct BenchArgs {}
+const AFTER_HELP: &str = "\
+The workload is a ring election (election.ring) in which every node starts an
+election at 0ms; latency 1ms..3ms, no loss, seed 1. Each size is run with the
+trace off (--quiet: summary and checks only) and with the text trace written to
+/dev/null. In the same process, a bare BinaryHeap<(Reverse<u64>, u64)> pop+push
+loop holding one entry per node does as many operations as the run has events;
+the ratios are engine / bare queue. Figures are medians of --runs repetitions.
 
-pub fn run(_: BenchArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("not yet")
+Targets: quiet >= 40% of the bare-queue rate; text trace >= 5 M events/s.
+Build with --release: a debug build is an order of magnitude slower.
+
+Peak RSS is the process's high-water mark (VmHWM), so it grows with the largest
+size measured so far; for one size's memory run one size per process:
+  distlab bench --nodes 300000 --runs 1
+
+Examples:
+  distlab bench                                    1k, 10k and 100k nodes, 5 runs
+  distlab bench --nodes 1000 --runs 9 --format json
+  distlab bench --nodes 1400 --order descending --runs 1   ~2M events, few nodes
+
+Exit codes: 0 targets met, 1 a target was missed, 2 the benchmark could not run.";
+
+#[derive(Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct BenchArgs {
+    /// Ring sizes to measure, comma-separated.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_values_t = [1_000u32, 10_000, 100_000])]
+    pub nodes: Vec<u32>,
+    /// Repetitions per size; the table shows their medians.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Ring order: ascending ids (about 7 events per node) or descending (the
+    /// Chang-Roberts worst case, about n² events).
+    #[arg(long, value_enum, default_value_t = Order::Ascending)]
+    pub order: Order,
+    /// Which engine runs to time: both, or only one (for profiling).
+    #[arg(long, value_enum, default_value_t = Modes::Both)]
+    pub modes: Modes,
+    /// How to print the results.
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    pub format: BenchFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    /// An aligned table with the targets.
+    Table,
+    /// One JSON object: {"rows": [...]}.
+    Json,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
+    if cfg!(debug_assertions) {
+        eprintln!("distlab bench: this is a debug build; build with --release for meaningful figures");
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.format == BenchFormat::Table {
+        writeln!(out, "{}", header())?;
+        out.flush()?;
+    }
+    let mut rows = Vec::new();
+    for &n in &args.nodes {
+        let row = bench::measure(n, args.order, args.runs as usize, args.modes)?;
+        if args.format == BenchFormat::Table {
+            writeln!(out, "{}", line(&row))?;
+            out.flush()?;
+        }
+        rows.push(row);
+    }
+    let met = rows.iter().all(|r| r.quiet_target_met && r.text_target_met);
+    match args.format {
+        BenchFormat::Table => {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "targets: quiet >= {:.0}% of bare queue, text >= {:.0} M events/s: {}",
+                bench::QUIET_TARGET_RATIO * 100.0,
+                bench::TEXT_TARGET_EVENTS_PER_S / 1e6,
+                if met { "met" } else { "MISSED" }
+            )?;
+            writeln!(out, "medians of {} runs; order {:?}; peak RSS is the process's VmHWM so far", args.runs, args.order)?;
+        }
+        BenchFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "rows": rows, "targets_met": met }))?;
+            writeln!(out)?;
+        }
+    }
+    Ok(if met { Outcome::Ok } else { Outcome::Failed })
+}
+
+fn header() -> String {
+    format!(
+        "{:>8}  {:>9}  {:>10}  {:>16}  {:>16}  {:>9}  {}",
+        "nodes", "events", "bare Mop/s", "quiet Mev/s", "text Mev/s", "peak RSS", "targets"
+    )
+}
+
+fn line(r: &Row) -> String {
+    let rss = r.peak_rss_kib.map_or("-".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let rate = |mevs: Option<f64>, ratio: Option<f64>| match (mevs, ratio) {
+        (Some(m), Some(q)) => format!("{m:>7.2} ({:>5.1}%)", q * 100.0),
+        _ => format!("{:>16}", "-"),
+    };
+    let verdict = |mevs: Option<f64>, ok: bool| match (mevs, ok) {
+        (None, _) => "-",
+        (Some(_), true) => "ok",
+        (Some(_), false) => "MISSED",
+    };
+    format!(
+        "{:>8}  {:>9}  {:>10.2}  {}  {}  {:>9}  quiet {}, text {}",
+        r.nodes,
+        r.events,
+        r.bare_mops,
+        rate(r.quiet_mevs, r.quiet_ratio),
+        rate(r.text_mevs, r.text_ratio),
+        rss,
+        verdict(r.quiet_mevs, r.quiet_target_met),
+        verdict(r.text_mevs, r.text_target_met),
+    )
 }

@@ -113,6 +113,7 @@ fn execute<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOptions, sink:
         nodes: plan.nodes.len(),
         seed: plan.seed,
         stats: runner.stats.clone(),
+        metrics: std::mem::take(&mut runner.metrics),
         results,
         alive: runner.alive().filter(|(_, a)| *a).map(|(n, _)| n).collect(),
     }

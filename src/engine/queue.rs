@@ -1,6 +1,13 @@
-//! The event queue: a binary min-heap keyed by `(time, seq)`, where `seq` is the
+//! The event queue: a min-queue keyed by `(time, seq)`, where `seq` is the
 //! order events were scheduled in. Ties in time therefore resolve in schedule
 //! order, which is what makes a run reproducible.
+//!
+//! Two binary heaps share that order: an entry due within a window of the
+//! last popped time goes to the *near* heap, a later one (an election timeout,
+//! a timeline step far ahead) to the *far* heap, and `pop` takes the earlier of
+//! the two tops. Which heap holds an entry changes nothing but speed: far-off
+//! entries, often timers that will be cancelled, no longer deepen the heap
+//! every delivery sifts through.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -40,32 +47,30 @@ impl<P: Process> Ord for Entry<P> {
     }
 }
 
-/// The runner's queue: two heaps plus the sequence counter.
-///
-/// An entry due within `window` of the last popped time goes to the *near*
-/// heap, a later one (an election timeout, a timeline step far ahead) to the
-/// *far* heap; `pop` takes the earlier of the two tops. The order is exactly
-/// the `(time, seq)` order of one heap — which heap holds an entry changes
-/// nothing but speed: far-off entries, which are often cancelled timers, no
-/// longer deepen the heap every delivery sifts through.
+/// The runner's queue (see the module documentation).
 pub struct Queue<P: Process> {
     near: BinaryHeap<Entry<P>>,
     far: BinaryHeap<Entry<P>>,
     seq: u64,
-    /// The time of the last popped entry (entries are never due before it).
+    /// The time of the last popped entry.
     last: Nanos,
     window: Nanos,
 }
+
+/// The near heap's default reach: 100ms of virtual time.
+pub const DEFAULT_WINDOW: Nanos = 100_000_000;
 
 impl<P: Process> Queue<P> {
     /// A queue whose near heap holds what is due within [`DEFAULT_WINDOW`].
     pub fn new() -> Self {
         Self::with_window(DEFAULT_WINDOW)
     }
-    /// A queue whose near heap holds what is due within `window` ns of now.
+    /// A queue whose near heap holds what is due within `window` ns of the
+    /// last popped entry.
     pub fn with_window(window: Nanos) -> Self {
         Queue { near: BinaryHeap::new(), far: BinaryHeap::new(), seq: 0, last: 0, window }
     }
+    #[inline]
     pub fn push(&mut self, time: Nanos, ev: Ev<P>) -> u64 {
         let seq = self.seq;
         self.seq += 1;
@@ -89,6 +94,7 @@ impl<P: Process> Queue<P> {
         self.last = entry.time;
         Some(entry)
     }
+    /// The time of the earliest entry.
     pub fn peek_time(&self) -> Option<Nanos> {
         match (self.near.peek(), self.far.peek()) {
             (Some(a), Some(b)) => Some(a.time.min(b.time)),
@@ -102,9 +108,6 @@ impl<P: Process> Queue<P> {
         self.near.is_empty() && self.far.is_empty()
     }
 }
-
-/// The near heap's default reach: 100ms of virtual time.
-pub const DEFAULT_WINDOW: Nanos = 100_000_000;
 
 impl<P: Process> Default for Queue<P> {
     fn default() -> Self {

@@ -49,6 +49,8 @@ pub struct Runner<'p, P: Process> {
     now: Nanos,
     effects: Vec<Effect<P>>,
     pub stats: Stats,
+    /// Figures the checkers report for the summary, filled in by `run`.
+    pub metrics: Vec<(String, String)>,
     checkers: Vec<Box<dyn Checker<P>>>,
     trace_index: u64,
     limits: Limits,
@@ -107,6 +109,7 @@ impl<'p, P: Process> Runner<'p, P> {
             now: 0,
             effects: Vec::new(),
             stats: Stats::default(),
+            metrics: Vec::new(),
             checkers,
             trace_index: 0,
             limits,
@@ -275,6 +278,7 @@ impl<'p, P: Process> Runner<'p, P> {
         let mut results = Vec::new();
         for c in self.checkers.iter_mut() {
             results.extend(c.finish(&end, &self.plan.expect));
+            self.metrics.extend(c.metrics());
         }
         results
     }

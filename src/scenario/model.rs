@@ -406,6 +406,18 @@ pub struct Expect {
     /// Bounds per message kind, e.g. `{Election: {max: 9}}`.
     #[serde(default, deserialize_with = "unique_keys")]
     pub messages_by_kind: BTreeMap<String, Bound>,
+    /// Never two nodes inside the critical section (mutex family).
+    #[serde(default)]
+    pub safety: Option<bool>,
+    /// Every request of a live node is granted (mutex family).
+    #[serde(default)]
+    pub liveness: Option<bool>,
+    /// Messages per critical-section entry, e.g. `{exact: 8}` (mutex family).
+    #[serde(default)]
+    pub messages_per_cs: Option<Bound>,
+    /// The order in which nodes enter the critical section (mutex family).
+    #[serde(default)]
+    pub order: Option<Vec<NodeId>>,
     /// Checks that must fail in this scenario (a lab that shows a bug), by name.
     #[serde(default)]
     pub violations: Vec<String>,

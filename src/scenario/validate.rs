@@ -201,6 +201,22 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
                 );
             }
         }
+        let mutex_only = [
+            ("safety", s.expect.safety.is_some()),
+            ("liveness", s.expect.liveness.is_some()),
+            ("messages_per_cs", s.expect.messages_per_cs.is_some()),
+            ("order", s.expect.order.is_some()),
+        ];
+        for (key, given) in mutex_only {
+            if given && a.family != "mutex" {
+                c.fail(path!["expect", key], format!("`{key}` is an expectation of the mutex family, and {} is not one", a.name));
+            }
+        }
+        if let Some(order) = &s.expect.order {
+            for (i, &n) in order.iter().enumerate() {
+                c.node(path!["expect", "order", i], n);
+            }
+        }
         if s.expect.leader.is_some() && a.family != "election" {
             c.fail(path!["expect", "leader"], format!("`leader` is an expectation of the election family, and {} is not one", a.name));
         }

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::event::{TraceEvent, TraceSink};
-use crate::process::{Nanos, NodeId, Process};
+use crate::process::{Message, Nanos, NodeId, Process};
 
 /// Renders one event as its text line (without the newline) into `out`.
 pub fn render_line<P: Process>(out: &mut String, time: Nanos, ev: &TraceEvent<'_, P>) {
@@ -24,8 +24,21 @@ pub fn render_line<P: Process>(out: &mut String, time: Nanos, ev: &TraceEvent<'_
     }
     out.push_str("  ");
     let _ = match ev {
-        TraceEvent::Send { to, msg, .. } => write!(out, "send      -> {to}  {msg}"),
-        TraceEvent::Deliver { from, msg, .. } => write!(out, "recv      <- {from}  {msg}"),
+        // The two commonest lines, without the formatting machinery.
+        TraceEvent::Send { to, msg, .. } => {
+            out.push_str("send      -> ");
+            push_u64(out, u64::from(*to));
+            out.push_str("  ");
+            msg.render(out);
+            Ok(())
+        }
+        TraceEvent::Deliver { from, msg, .. } => {
+            out.push_str("recv      <- ");
+            push_u64(out, u64::from(*from));
+            out.push_str("  ");
+            msg.render(out);
+            Ok(())
+        }
         TraceEvent::Drop { from, to, msg, reason } => match reason {
             crate::engine::network::DropReason::ReceiverDown => write!(out, "drop      <- {from}  {msg}  ({})", reason.describe()),
             _ => write!(out, "drop      -> {to}  {msg}  ({})", reason.describe()),
@@ -79,45 +92,44 @@ pub const COLUMNS: &str = "           time  node  event";
 
 fn push_time(out: &mut String, t: Nanos) {
     let us = t / 1000;
-    let ms = us / 1000;
-    let frac = us % 1000;
-    let mut buf = itoa_buf(ms);
-    let pad = 9usize.saturating_sub(buf.len());
-    for _ in 0..pad {
+    let (ms, frac) = (us / 1000, us % 1000);
+    let mut buf = [0u8; 20];
+    let digits = digits(&mut buf, ms);
+    for _ in digits.len()..9 {
         out.push(' ');
     }
-    out.push_str(&buf);
-    out.push('.');
-    buf = itoa_buf(frac);
-    for _ in buf.len()..3 {
-        out.push('0');
-    }
-    out.push_str(&buf);
-    out.push_str("ms");
+    out.push_str(digits);
+    let frac = [b'.', b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8, b'm', b's'];
+    out.push_str(std::str::from_utf8(&frac).unwrap_or("?"));
 }
 
-fn itoa_buf(v: u64) -> String {
-    let mut s = String::with_capacity(20);
-    let _ = write!(s, "{v}");
-    s
-}
-
-fn push_right(out: &mut String, n: NodeId, width: usize) {
-    let mut tmp = [0u8; 10];
-    let mut i = tmp.len();
-    let mut v = n;
+/// The decimal digits of `v`, written at the end of `buf`.
+fn digits(buf: &mut [u8; 20], mut v: u64) -> &str {
+    let mut i = buf.len();
     loop {
         i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
+        buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    for _ in (tmp.len() - i)..width {
+    std::str::from_utf8(&buf[i..]).unwrap_or("?")
+}
+
+/// Appends `v` in decimal, as `{v}` would.
+pub fn push_u64(out: &mut String, v: u64) {
+    let mut buf = [0u8; 20];
+    out.push_str(digits(&mut buf, v));
+}
+
+fn push_right(out: &mut String, n: NodeId, width: usize) {
+    let mut buf = [0u8; 20];
+    let digits = digits(&mut buf, u64::from(n));
+    for _ in digits.len()..width {
         out.push(' ');
     }
-    out.push_str(std::str::from_utf8(&tmp[i..]).unwrap_or("?"));
+    out.push_str(digits);
 }
 
 fn push_set(out: &mut String, ids: &[NodeId]) {
@@ -134,25 +146,27 @@ fn push_set(out: &mut String, ids: &[NodeId]) {
 /// Streams rendered lines to a writer through a large buffer.
 pub struct TextSink<'w> {
     out: &'w mut dyn Write,
-    line: String,
-    buf: Vec<u8>,
+    /// Rendered lines waiting to be written; lines are rendered straight into it.
+    buf: String,
     error: Option<io::Error>,
 }
 
 impl<'w> TextSink<'w> {
     pub fn new(out: &'w mut dyn Write) -> Self {
-        TextSink { out, line: String::with_capacity(256), buf: Vec::with_capacity(1 << 16), error: None }
+        TextSink { out, buf: String::with_capacity(1 << 16), error: None }
     }
 
     /// Writes raw text (headers) through the same buffer.
     pub fn raw(&mut self, text: &str) {
-        self.buf.extend_from_slice(text.as_bytes());
+        self.buf.push_str(text);
         self.spill();
     }
 
     fn spill(&mut self) {
-        if self.buf.len() >= 1 << 15 && self.error.is_none() {
-            if let Err(e) = self.out.write_all(&self.buf) {
+        if self.buf.len() >= 1 << 15 {
+            if self.error.is_none()
+                && let Err(e) = self.out.write_all(self.buf.as_bytes())
+            {
                 self.error = Some(e);
             }
             self.buf.clear();
@@ -164,7 +178,7 @@ impl<'w> TextSink<'w> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        self.out.write_all(&self.buf)?;
+        self.out.write_all(self.buf.as_bytes())?;
         self.buf.clear();
         self.out.flush()
     }
@@ -172,10 +186,8 @@ impl<'w> TextSink<'w> {
 
 impl<P: Process> TraceSink<P> for TextSink<'_> {
     fn event(&mut self, time: Nanos, ev: &TraceEvent<'_, P>) {
-        self.line.clear();
-        render_line(&mut self.line, time, ev);
-        self.buf.extend_from_slice(self.line.as_bytes());
-        self.buf.push(b'\n');
+        render_line(&mut self.buf, time, ev);
+        self.buf.push('\n');
         self.spill();
     }
 }

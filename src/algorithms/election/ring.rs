@@ -84,6 +84,19 @@ impl Message for Msg {
             Msg::Heartbeat => "Heartbeat",
         }
     }
+
+    fn render(&self, out: &mut String) {
+        // What `Display` prints, without the formatting machinery.
+        let (word, c) = match self {
+            Msg::Ring { body: Body::Election(c), .. } => ("Election(", *c),
+            Msg::Ring { body: Body::Coordinator(c), .. } => ("Coordinator(", *c),
+            Msg::Ack { .. } => return out.push_str("Ack"),
+            Msg::Heartbeat => return out.push_str("Heartbeat"),
+        };
+        out.push_str(word);
+        crate::trace::text::push_u64(out, u64::from(c));
+        out.push(')');
+    }
 }
 
 pub const KINDS: &[&str] = &["Election", "Coordinator", "Ack", "Heartbeat"];
