@@ -140,3 +140,5 @@ fn a_crash_with_the_token_is_a_liveness_failure_not_a_panic() {
     assert!(live.expected_to_fail && live.detail.contains("never granted: 3") && live.detail.contains("4"), "{}", live.detail);
     assert!(trace.contains("Process 2 fails"));
 }
+
+mod tree_and_quorum;

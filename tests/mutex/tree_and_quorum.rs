@@ -1,0 +1,1 @@
+//! Raymond's tree algorithm and Maekawa's quorums (filled in with those algorithms).
