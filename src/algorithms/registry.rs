@@ -90,6 +90,17 @@ pub static ALGORITHMS: &[Algorithm] = &[
         run: run_plan::<mutex::central::CentralNode>,
     },
     Algorithm {
+        name: "mutex.lamport",
+        family: "mutex",
+        summary: "Lamport's timestamp-queue mutual exclusion, 3(N-1) messages per entry",
+        commands: mutex::COMMANDS,
+        message_kinds: mutex::lamport::KINDS,
+        checks: crate::check::mutex::CHECKS_FAIR,
+        params: mutex::lamport::PARAMS,
+        validate_params: validate_params::<mutex::lamport::LamportNode>,
+        run: run_plan::<mutex::lamport::LamportNode>,
+    },
+    Algorithm {
         name: "mutex.ricart-agrawala",
         family: "mutex",
         summary: "Ricart-Agrawala permission-based mutual exclusion, 2(N-1) messages per entry",

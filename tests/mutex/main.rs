@@ -1,6 +1,7 @@
 //! Mutual exclusion against the textbook message counts, and under heavy load.
 //!
 //! Every node requesting once, no faults: Ricart–Agrawala 2(N−1) per entry;
+//! Lamport 3(N−1);
 //! central 3 per entry for the others and 0 for the coordinator's own request
 //! (it does not message itself); Suzuki–Kasami N per entry for a site without
 //! the token and 0 for the holder. Under load (every node asking repeatedly,
@@ -37,6 +38,18 @@ fn ricart_agrawala_costs_2_n_minus_1_per_entry() {
         assert_eq!(r.stats.sent.get("REQUEST"), n * (n - 1));
         assert_eq!(r.stats.sent.get("REPLY"), n * (n - 1));
         assert_eq!(r.stats.sent.total(), n * 2 * (n - 1));
+    }
+}
+
+#[test]
+fn lamport_costs_3_n_minus_1_per_entry() {
+    for n in [3u32, 5, 10] {
+        let r = one_each("mutex.lamport", n, "");
+        let n = u64::from(n);
+        for kind in ["REQUEST", "REPLY", "RELEASE"] {
+            assert_eq!(r.stats.sent.get(kind), n * (n - 1), "{kind}");
+        }
+        assert_eq!(r.stats.sent.total(), n * 3 * (n - 1));
     }
 }
 
@@ -86,7 +99,7 @@ fn heavy(algorithm: &str, params: &str, seed: u64, n: u32, rounds: u32) -> RunRe
 
 #[test]
 fn safety_and_liveness_hold_under_load_for_20_seeds() {
-    for algorithm in ["mutex.central", "mutex.ricart-agrawala", "mutex.suzuki-kasami"] {
+    for algorithm in ["mutex.central", "mutex.lamport", "mutex.ricart-agrawala", "mutex.suzuki-kasami"] {
         for seed in 0..20 {
             let r = heavy(algorithm, "", seed, 5, 4);
             assert!(

@@ -7,6 +7,7 @@
 //! decides only *when* a node may enter and what it sends.
 
 pub mod central;
+pub mod lamport;
 pub mod ricart_agrawala;
 pub mod suzuki_kasami;
 
