@@ -36,6 +36,8 @@ pub struct MutexChecker {
     /// Time of the last exit while another request was waiting.
     exit_waiting: Option<Nanos>,
     sent: BTreeMap<&'static str, u64>,
+    /// Nodes that crashed inside the critical section (or holding its permission).
+    crashed_inside: Vec<NodeId>,
 }
 
 impl MutexChecker {
@@ -108,7 +110,9 @@ impl<P: Process> Checker<P> for MutexChecker {
                 }
             }
             TraceEvent::Crash { node } => {
-                self.inside.remove(node);
+                if self.inside.remove(node) {
+                    self.crashed_inside.push(*node);
+                }
                 self.pending.remove(node);
             }
             _ => {}
@@ -132,7 +136,12 @@ impl<P: Process> Checker<P> for MutexChecker {
         out.push(if starving.is_empty() {
             CheckResult::new("liveness", true, "every request of a live node was granted")
         } else {
-            CheckResult::new("liveness", false, format!("never granted: {}", starving.join(", ")))
+            let mut detail = format!("never granted: {}", starving.join(", "));
+            if !self.crashed_inside.is_empty() {
+                let c: Vec<String> = self.crashed_inside.iter().map(|n| n.to_string()).collect();
+                detail.push_str(&format!("; {} crashed inside the critical section, which this algorithm does not recover from", c.join(", ")));
+            }
+            CheckResult::new("liveness", false, detail)
         });
         if self.fair {
             out.push(match &self.unfair_at {
