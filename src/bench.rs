@@ -42,7 +42,8 @@ use crate::scenario::{Action, Plan};
 pub const SEED: u64 = 1;
 /// The per-message latency of the benchmark network: 1ms..3ms.
 pub const LATENCY: Latency = Latency { lo: 1_000_000, hi: 3_000_000 };
-/// A repetition handles at least this many events (it repeats small runs).
+/// By default a repetition handles at least this many events (it repeats
+/// small runs).
 pub const MIN_EVENTS_PER_SAMPLE: u64 = 2_000_000;
 /// Target: the quiet engine reaches this share of the bare-queue rate.
 pub const QUIET_TARGET_RATIO: f64 = 0.40;
@@ -155,12 +156,10 @@ pub fn bare_queue(entries: usize, ops: u64) -> Duration {
     for seq in 0..entries as u64 {
         heap.push((Reverse(1_000_000 + next() % 2_000_001), seq));
     }
-    let mut seq = entries as u64;
     let start = Instant::now();
-    for _ in 0..ops {
+    for seq in entries as u64..entries as u64 + ops {
         let (Reverse(t), _) = heap.pop().expect("the heap holds `entries` entries");
         heap.push((Reverse(t + 1_000_000 + next() % 2_000_001), seq));
-        seq += 1;
     }
     let took = start.elapsed();
     black_box(heap.peek());
@@ -232,8 +231,9 @@ pub fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Measures one ring size: `repetitions` samples of the baseline and of the
-/// engine runs `modes` selects, interleaved, and their medians.
-pub fn measure(n: u32, order: Order, repetitions: usize, modes: Modes) -> Result<Row, BenchError> {
+/// engine runs `modes` selects, interleaved, and their medians. A sample
+/// repeats the run until it has handled at least `min_events` events.
+pub fn measure(n: u32, order: Order, repetitions: usize, modes: Modes, min_events: u64) -> Result<Row, BenchError> {
     let plan = ring_plan(n, order)?;
     let mut dev_null = File::options().write(true).open("/dev/null").map_err(BenchError::DevNull)?;
     // A warm-up run fixes the event count and checks the election's verdicts.
@@ -245,7 +245,7 @@ pub fn measure(n: u32, order: Order, repetitions: usize, modes: Modes) -> Result
     let events = first.stats.events;
     let messages = first.stats.sent.total();
     let trace_lines = count_trace_lines(&plan)?;
-    let batch = MIN_EVENTS_PER_SAMPLE.div_ceil(events.max(1)).max(1);
+    let batch = min_events.div_ceil(events.max(1)).max(1);
     let total = events * batch;
     let reps = repetitions.max(1);
     let mut bare = Vec::new();
@@ -310,10 +310,7 @@ fn count_trace_lines(plan: &Plan) -> Result<u64, BenchError> {
 /// `/proc/self/status`; `None` where that file does not exist.
 pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[cfg(test)]

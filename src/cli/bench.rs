@@ -48,6 +48,9 @@ pub struct BenchArgs {
     /// Which engine runs to time: both, or only one (for profiling).
     #[arg(long, value_enum, default_value_t = Modes::Both)]
     pub modes: Modes,
+    /// A repetition repeats a small run until it has handled this many events.
+    #[arg(long, value_name = "N", default_value_t = bench::MIN_EVENTS_PER_SAMPLE)]
+    pub min_events: u64,
     /// How to print the results.
     #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
     pub format: BenchFormat,
@@ -73,7 +76,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     }
     let mut rows = Vec::new();
     for &n in &args.nodes {
-        let row = bench::measure(n, args.order, args.runs as usize, args.modes)?;
+        let row = bench::measure(n, args.order, args.runs as usize, args.modes, args.min_events)?;
         if args.format == BenchFormat::Table {
             writeln!(out, "{}", line(&row))?;
             out.flush()?;
@@ -111,7 +114,7 @@ fn header() -> String {
 fn line(r: &Row) -> String {
     let rss = r.peak_rss_kib.map_or("-".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     let rate = |mevs: Option<f64>, ratio: Option<f64>| match (mevs, ratio) {
-        (Some(m), Some(q)) => format!("{m:>7.2} ({:>5.1}%)", q * 100.0),
+        (Some(m), Some(q)) => format!("{m:>7.2} {:>8}", format!("({:.1}%)", q * 100.0)),
         _ => format!("{:>16}", "-"),
     };
     let verdict = |mevs: Option<f64>, ok: bool| match (mevs, ok) {

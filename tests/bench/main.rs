@@ -1,0 +1,56 @@
+//! Smoke test of `distlab bench`: it runs, prints one row per size with
+//! numbers that parse, and reports the exact (deterministic) event count of the
+//! benchmark's ring election. No timing is asserted.
+
+use std::process::Command;
+
+/// Events of the 200-node ascending ring where every node initiates: 200
+/// timeline steps, then Election and Coordinator messages with their Acks
+/// (7n − 2 in all).
+const EVENTS_200: u64 = 1398;
+
+fn bench(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_distlab")).arg("bench").args(args).output().expect("distlab runs");
+    // 0: targets met, 1: a target missed; both are a successful measurement.
+    let code = out.status.code();
+    assert!(matches!(code, Some(0 | 1)), "exit {code:?}; stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+#[test]
+fn table_has_one_row_with_the_exact_event_count() {
+    let text = bench(&["--nodes", "200", "--runs", "1", "--min-events", "1"]);
+    let mut lines = text.lines();
+    let header = lines.next().expect("a header line");
+    for column in ["nodes", "events", "bare Mop/s", "quiet Mev/s", "text Mev/s", "peak RSS", "targets"] {
+        assert!(header.contains(column), "no {column:?} in {header:?}");
+    }
+    let row = lines.next().expect("a row");
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(fields[0].parse::<u32>().unwrap(), 200, "{row}");
+    assert_eq!(fields[1].parse::<u64>().unwrap(), EVENTS_200, "{row}");
+    let bare: f64 = fields[2].parse().unwrap();
+    let quiet: f64 = fields[3].parse().unwrap();
+    let quiet_pct: f64 = fields[4].trim_matches(|c| c == '(' || c == ')' || c == '%').parse().unwrap();
+    let text_rate: f64 = fields[5].parse().unwrap();
+    assert!(bare > 0.0 && quiet > 0.0 && text_rate > 0.0 && quiet_pct > 0.0, "{row}");
+    assert!(row.contains("quiet ") && row.contains("text "), "{row}");
+    assert!(text.contains("\ntargets: quiet >= 40% of bare queue, text >= 5 M events/s: "), "{text}");
+}
+
+#[test]
+fn json_rows_parse() {
+    let text = bench(&["--nodes", "200,300", "--runs", "1", "--min-events", "1", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["nodes"], 200);
+    assert_eq!(rows[0]["events"], EVENTS_200);
+    assert_eq!(rows[1]["events"], 7 * 300 - 2);
+    for r in rows {
+        for key in ["bare_mops", "quiet_mevs", "text_mevs", "quiet_ratio", "text_ratio"] {
+            assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {r}");
+        }
+    }
+    assert!(v["targets_met"].is_boolean());
+}
