@@ -17,6 +17,15 @@ pub struct LinkParams {
     pub duplicate: Percent,
 }
 
+/// A link's own settings; what it leaves unset follows the network's default,
+/// including later `set_loss`/`set_latency`/`set_duplicate` steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LinkOverride {
+    pub latency: Option<Latency>,
+    pub loss: Option<Percent>,
+    pub duplicate: Option<Percent>,
+}
+
 /// Why the network did not deliver a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,14 +56,14 @@ pub enum Fate {
 
 pub struct Network {
     pub default: LinkParams,
-    links: BTreeMap<(u32, u32), LinkParams>,
+    links: BTreeMap<(u32, u32), LinkOverride>,
     /// Partition group of each node (0 = the default group).
     group: Vec<u32>,
     blocked: BTreeSet<(u32, u32)>,
 }
 
 impl Network {
-    pub fn new(n: usize, default: LinkParams, links: BTreeMap<(u32, u32), LinkParams>) -> Network {
+    pub fn new(n: usize, default: LinkParams, links: BTreeMap<(u32, u32), LinkOverride>) -> Network {
         Network { default, links, group: vec![0; n], blocked: BTreeSet::new() }
     }
 
@@ -87,11 +96,18 @@ impl Network {
         self.blocked.clear();
     }
 
-    fn params(&self, from: u32, to: u32) -> &LinkParams {
+    fn params(&self, from: u32, to: u32) -> LinkParams {
         if self.links.is_empty() {
-            return &self.default;
+            return self.default;
         }
-        self.links.get(&(from, to)).unwrap_or(&self.default)
+        match self.links.get(&(from, to)) {
+            None => self.default,
+            Some(o) => LinkParams {
+                latency: o.latency.unwrap_or(self.default.latency),
+                loss: o.loss.unwrap_or(self.default.loss),
+                duplicate: o.duplicate.unwrap_or(self.default.duplicate),
+            },
+        }
     }
 
     /// Draws the fate of one message from `from` to `to`.

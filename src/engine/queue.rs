@@ -101,6 +101,10 @@ impl<P: Process> Queue<P> {
             (a, b) => a.or(b).map(|e| e.time),
         }
     }
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry<P>> {
+        self.near.iter().chain(self.far.iter())
+    }
     pub fn len(&self) -> usize {
         self.near.len() + self.far.len()
     }

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use super::clock::Clock;
-use super::network::{DropReason, Fate, LinkParams, Network};
+use super::network::{DropReason, Fate, LinkOverride, LinkParams, Network};
 use super::queue::{Ev, Queue};
 use super::stats::Stats;
 use crate::check::{CheckResult, Checker, EndState};
@@ -66,20 +66,32 @@ impl<'p, P: Process> Runner<'p, P> {
         }
         let idx = |id: NodeId| index[id as usize] - 1;
         let default = LinkParams { latency: plan.latency, loss: plan.loss, duplicate: plan.duplicate };
-        let mut links = BTreeMap::new();
+        let mut links: BTreeMap<(u32, u32), LinkOverride> = BTreeMap::new();
         for l in &plan.links {
-            let base = links.get(&(idx(l.from), idx(l.to))).copied().unwrap_or(default);
-            let p = LinkParams {
-                latency: l.latency.unwrap_or(base.latency),
-                loss: l.loss.unwrap_or(base.loss),
-                duplicate: l.duplicate.unwrap_or(base.duplicate),
-            };
-            links.insert((idx(l.from), idx(l.to)), p);
+            let mut pairs = vec![(idx(l.from), idx(l.to))];
             if l.both_ways {
-                links.insert((idx(l.to), idx(l.from)), p);
+                pairs.push((idx(l.to), idx(l.from)));
+            }
+            for pair in pairs {
+                let o = links.entry(pair).or_default();
+                o.latency = l.latency.or(o.latency);
+                o.loss = l.loss.or(o.loss);
+                o.duplicate = l.duplicate.or(o.duplicate);
             }
         }
-        let max_latency = links.values().chain(std::iter::once(&default)).map(|p| p.latency.hi).max().unwrap_or(0);
+        // The largest latency the run can draw, `set_latency` steps included:
+        // algorithms size their default timeouts from it.
+        let max_latency = links
+            .values()
+            .filter_map(|o| o.latency)
+            .chain(std::iter::once(default.latency))
+            .chain(plan.timeline.iter().filter_map(|(_, a)| match a {
+                Action::SetLatency(l) => Some(*l),
+                _ => None,
+            }))
+            .map(|l| l.hi)
+            .max()
+            .unwrap_or(0);
         let setup_nodes = ids.clone();
         let highest = ids.iter().copied().max().unwrap_or(0);
         let procs = ids
@@ -199,12 +211,17 @@ impl<'p, P: Process> Runner<'p, P> {
                 self.trace(sink, TraceEvent::Drop { from, to, msg: &msg, reason });
             }
             Fate::Delivered { delay, duplicate } => {
-                if let Some(d2) = duplicate {
-                    self.stats.duplicated += 1;
-                    self.trace(sink, TraceEvent::Duplicate { from, to, msg: &msg });
-                    self.queue.push(self.now + d2, Ev::Deliver { from: i, to: j, msg: msg.clone() });
+                match duplicate {
+                    None => {
+                        self.queue.push(self.now + delay, Ev::Deliver { from: i, to: j, msg });
+                    }
+                    Some(d2) => {
+                        self.stats.duplicated += 1;
+                        self.trace(sink, TraceEvent::Duplicate { from, to, msg: &msg });
+                        self.queue.push(self.now + delay, Ev::Deliver { from: i, to: j, msg: msg.clone() });
+                        self.queue.push(self.now + d2, Ev::Deliver { from: i, to: j, msg });
+                    }
                 }
-                self.queue.push(self.now + delay, Ev::Deliver { from: i, to: j, msg });
             }
         }
     }
@@ -272,7 +289,15 @@ impl<'p, P: Process> Runner<'p, P> {
         };
         self.stats.stop = stop;
         self.stats.end_time = self.now;
-        let pending = self.queue.len();
+        // What is left, not counting timers that were cancelled or replaced.
+        let pending = self
+            .queue
+            .iter()
+            .filter(|e| match e.ev {
+                Ev::Timer { node, id } => self.timers[node as usize].iter().any(|(_, k)| *k == id),
+                _ => true,
+            })
+            .count();
         self.trace(sink, TraceEvent::Stop { reason: stop, pending });
         let end = EndState { nodes: &self.ids, alive: &self.alive, time: self.now };
         let mut results = Vec::new();

@@ -217,7 +217,10 @@ impl Percent {
 
 impl fmt::Display for Percent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}%", self.0 * 100.0)
+        // Round away binary noise (0.07 * 100 = 7.000000000000001).
+        let v = format!("{:.6}", self.0 * 100.0);
+        let v = v.trim_end_matches('0').trim_end_matches('.');
+        write!(f, "{v}%")
     }
 }
 
