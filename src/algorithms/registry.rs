@@ -122,6 +122,28 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<mutex::suzuki_kasami::SkNode>,
         run: run_plan::<mutex::suzuki_kasami::SkNode>,
     },
+    Algorithm {
+        name: "mutex.raymond",
+        family: "mutex",
+        summary: "Raymond's tree-based token algorithm, at most 2D messages per entry (D the tree's diameter)",
+        commands: mutex::COMMANDS,
+        message_kinds: mutex::raymond::KINDS,
+        checks: crate::check::mutex::CHECKS,
+        params: mutex::raymond::PARAMS,
+        validate_params: validate_params::<mutex::raymond::RaymondNode>,
+        run: run_plan::<mutex::raymond::RaymondNode>,
+    },
+    Algorithm {
+        name: "mutex.maekawa",
+        family: "mutex",
+        summary: "Maekawa's grid-quorum voting with INQUIRE/YIELD/FAILED, 3(K-1) messages per entry (K = 2sqrt(N)-1 on a grid)",
+        commands: mutex::COMMANDS,
+        message_kinds: mutex::maekawa::KINDS,
+        checks: crate::check::mutex::CHECKS,
+        params: mutex::maekawa::PARAMS,
+        validate_params: validate_params::<mutex::maekawa::MaekawaNode>,
+        run: run_plan::<mutex::maekawa::MaekawaNode>,
+    },
 ];
 
 /// The algorithm called `name`.

@@ -4,7 +4,9 @@
 //! - `highest-live`: that coordinator is the highest live id.
 //!
 //! It also answers `expect: leader: N`. Beliefs come from the `Elected` and
-//! `Leader` observations; a crash or a recovery forgets the node's belief.
+//! `Leader` observations; starting an election, a crash or a recovery forgets
+//! the node's belief, so a node still in an election at the end fails
+//! `agreement` ("knows no coordinator").
 
 use std::collections::BTreeMap;
 
@@ -45,6 +47,11 @@ impl<P: Process> Checker<P> for LeaderChecker {
             }
             TraceEvent::Observe { node, obs: Observation::Leader(l) } => {
                 self.belief.insert(*node, *l);
+                self.changed.insert(*node, at);
+            }
+            // A node in an election has no coordinator until it learns one.
+            TraceEvent::Observe { node, obs: Observation::ElectionStarted } => {
+                self.belief.remove(node);
                 self.changed.insert(*node, at);
             }
             TraceEvent::Crash { node } | TraceEvent::Recover { node } => {

@@ -90,6 +90,8 @@ pub struct BullyNode {
     timing: Timing,
     leader: Option<NodeId>,
     electing: bool,
+    /// The coordinator this node last suspected.
+    suspected: Option<NodeId>,
 }
 
 impl BullyNode {
@@ -102,6 +104,8 @@ impl BullyNode {
         ctx.emit(Observation::ElectionStarted);
         self.electing = true;
         ctx.cancel_timer(Timer::NoCoordinator);
+        // The election replaces the watchdog: its own timeouts take over.
+        ctx.cancel_timer(Timer::Watchdog);
         let id = self.id;
         let higher: Vec<NodeId> = ctx.nodes().iter().copied().filter(|&n| n > id && Some(n) != down).collect();
         if higher.is_empty() {
@@ -131,9 +135,13 @@ impl BullyNode {
         }
     }
 
+    /// Suspects the coordinator (once per coordinator) and returns it.
     fn suspect_leader(&mut self, ctx: &mut Ctx<'_, Self>) -> Option<NodeId> {
         let l = self.leader.filter(|&l| l != self.id)?;
-        ctx.emit(Observation::Suspects(l));
+        if self.suspected != Some(l) {
+            self.suspected = Some(l);
+            ctx.emit(Observation::Suspects(l));
+        }
         Some(l)
     }
 }
@@ -144,7 +152,7 @@ impl Process for BullyNode {
     type Params = Params;
 
     fn new(id: NodeId, setup: &Setup<'_, Params>) -> Self {
-        BullyNode { id, timing: Timing::new(&setup.params.into(), setup.max_latency, 4), leader: None, electing: false }
+        BullyNode { id, timing: Timing::new(&setup.params.into(), setup.max_latency, 4), leader: None, electing: false, suspected: None }
     }
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {

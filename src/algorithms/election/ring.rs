@@ -142,6 +142,15 @@ pub struct RingNode {
     timing: Timing,
     leader: Option<NodeId>,
     participant: bool,
+    /// The highest candidate this node forwarded or stood for in the current
+    /// election: copies of it, or lower ones, end here.
+    forwarded: Option<NodeId>,
+    /// The coordinator whose announcement this node passed on since it last
+    /// took part in an election: a copy of it ends here.
+    announced: Option<NodeId>,
+    /// Nodes this node skips. Suspicion lasts until this node has passed the
+    /// announcement on: the next election probes every successor again, so a
+    /// node that recovered, or whose Acks were only late, is not skipped forever.
     suspected: BTreeSet<NodeId>,
     pending: Vec<Pending>,
     next_tag: u32,
@@ -175,16 +184,25 @@ impl RingNode {
         self.stand(ctx);
     }
 
+    /// Takes part in an election.
+    fn join(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.participant = true;
+        self.announced = None;
+        ctx.set_timer(Timer::Election, self.timing.election_timeout);
+    }
+
     /// Takes part with its own id: sends Election(id) and waits for a coordinator.
     fn stand(&mut self, ctx: &mut Ctx<'_, Self>) {
-        self.participant = true;
-        ctx.set_timer(Timer::Election, self.timing.election_timeout);
+        self.join(ctx);
+        self.forwarded = Some(self.id);
         self.pass(ctx, Body::Election(self.id));
     }
 
     fn win(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.leader = Some(self.id);
         self.participant = false;
+        self.forwarded = None;
+        self.announced = Some(self.id);
         ctx.cancel_timer(Timer::Election);
         ctx.cancel_timer(Timer::Watchdog);
         ctx.emit(Observation::Elected);
@@ -223,6 +241,8 @@ impl RingNode {
     fn follow(&mut self, ctx: &mut Ctx<'_, Self>, leader: NodeId) {
         self.leader = Some(leader);
         self.participant = false;
+        self.forwarded = None;
+        self.announced = Some(leader);
         ctx.cancel_timer(Timer::Election);
         ctx.cancel_timer(Timer::Heartbeat);
         ctx.emit(Observation::Leader(leader));
@@ -234,8 +254,13 @@ impl RingNode {
     fn on_ring(&mut self, ctx: &mut Ctx<'_, Self>, body: Body) {
         match body {
             Body::Election(c) if c > self.id => {
-                self.participant = true;
-                ctx.set_timer(Timer::Election, self.timing.election_timeout);
+                // A copy of a candidate already passed on (a resend that took
+                // another way round), or one lower than it, ends here.
+                if self.participant && self.forwarded.is_some_and(|f| f >= c) {
+                    return;
+                }
+                self.join(ctx);
+                self.forwarded = Some(c);
                 self.pass(ctx, body);
             }
             Body::Election(c) if c < self.id => {
@@ -244,14 +269,20 @@ impl RingNode {
                 }
             }
             Body::Election(_) => {
-                if self.leader != Some(self.id) || self.participant {
+                if self.participant {
                     self.win(ctx);
                 }
             }
-            Body::Coordinator(l) if l == self.id => {}
+            // The announcement came round: this election is over.
+            Body::Coordinator(l) if l == self.id => self.suspected.clear(),
             Body::Coordinator(l) => {
+                if !self.participant && self.announced == Some(l) {
+                    return; // a copy of an announcement already passed on
+                }
                 self.follow(ctx, l);
                 self.pass(ctx, body);
+                // This node's part of the election is over.
+                self.suspected.clear();
             }
         }
     }
@@ -271,6 +302,8 @@ impl Process for RingNode {
             timing: Timing::new(setup.params, setup.max_latency, 3 * n),
             leader: None,
             participant: false,
+            forwarded: None,
+            announced: None,
             suspected: BTreeSet::new(),
             pending: Vec::new(),
             next_tag: 0,

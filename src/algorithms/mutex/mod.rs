@@ -8,6 +8,8 @@
 
 pub mod central;
 pub mod lamport;
+pub mod maekawa;
+pub mod raymond;
 pub mod ricart_agrawala;
 pub mod suzuki_kasami;
 
