@@ -33,8 +33,8 @@ fn every_scenario_twice_gives_identical_traces() {
 
 #[test]
 fn another_seed_changes_the_timings() {
-    let mut changed = 0;
     let mut ranged = 0;
+    let mut unchanged = Vec::new();
     for (name, mut plan) in all_plans() {
         if plan.latency.lo == plan.latency.hi {
             continue; // fixed latency: the seed has nothing to draw
@@ -42,14 +42,12 @@ fn another_seed_changes_the_timings() {
         ranged += 1;
         let a = render(&plan, Format::Text);
         plan.seed = plan.seed.wrapping_add(1000);
-        let b = render(&plan, Format::Text);
-        if a != b {
-            changed += 1;
-        } else {
-            panic!("{name}: seed {} and {} give the same trace", plan.seed - 1000, plan.seed);
+        if a == render(&plan, Format::Text) {
+            unchanged.push(name);
         }
     }
-    assert!(ranged >= 5 && changed == ranged);
+    assert!(ranged >= 5, "only {ranged} scenarios draw latencies");
+    assert!(unchanged.is_empty(), "another seed gave the same trace for {unchanged:?}");
 }
 
 #[test]

@@ -214,3 +214,27 @@ fn with_heartbeats_elections_converge_over_a_lossy_network() {
         }
     }
 }
+
+#[test]
+fn a_recovered_middle_node_is_probed_again_and_rejoins() {
+    // Node 3 is skipped while it is down; after it recovers the next election
+    // must reach it (suspicion does not outlive an election).
+    let yaml = "name: t\nalgorithm: election.ring\nnodes: 5\nnetwork: {latency: 1ms..3ms}\ntimeline:\n  - {at: 0ms, crash: 3}\n  - {at: 1ms, node: 1, do: start_election}\n  - {at: 100ms, recover: 3}\nuntil: 2s\n";
+    let r = sweep_run(yaml);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert_eq!(r.stats.observations.get("election"), 2, "one election before, one by the recovered node");
+}
+
+#[test]
+fn slow_links_and_one_way_cuts_do_not_make_ring_messages_multiply() {
+    // Latency raised far above the first hops at once: default timeouts follow it.
+    let slow = "name: t\nalgorithm: election.ring\nnodes: 5\ntimeline:\n  - {at: 0ms, set_latency: 20ms}\n  - {at: 0ms, crash: 5}\n  - {at: 1ms, node: 1, do: detect_failure}\nuntil: 5s\n";
+    let r = sweep_run(slow);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert!(r.stats.sent.get("Coordinator") <= 3 * 4, "announcements stay bounded: {}", r.stats.sent.get("Coordinator"));
+    // 3 cannot reach 2 (its Acks to 2 and its ring messages are cut one way).
+    let block = "name: t\nalgorithm: election.ring\nnodes: 5\ntimeline:\n  - {at: 0ms, block: {from: 3, to: 2}}\n  - {at: 1ms, node: 1, do: start_election}\nuntil: 1s\n";
+    let r = sweep_run(block);
+    assert!(r.passed(), "{:?}", failures(&r));
+    assert!(r.stats.observations.get("elected") <= 3, "re-elections stay few: {:?}", r.stats.observations);
+}

@@ -267,20 +267,80 @@ fn broadcast_reaches_every_other_node_once() {
     assert!(runner.process(7).expect("7").received.is_empty());
 }
 
-/// A checker sees the events in order and can point at the one that broke it.
-struct NoPingTo2;
+/// A checker that counts pings delivered to node 2 and points at the first.
+#[derive(Default)]
+struct NoPingTo2 {
+    first: Option<distlab::check::At>,
+    count: u32,
+}
 impl Checker<Probe> for NoPingTo2 {
-    fn on_event(&mut self, _: u64, _: Nanos, _: &TraceEvent<'_, Probe>) {}
+    fn on_event(&mut self, index: u64, time: Nanos, ev: &TraceEvent<'_, Probe>) {
+        if let TraceEvent::Deliver { to: 2, .. } = ev {
+            self.count += 1;
+            self.first.get_or_insert(distlab::check::At { event: index, time });
+        }
+    }
     fn finish(&mut self, end: &EndState<'_>, _: &Expect) -> Vec<CheckResult> {
-        vec![CheckResult::new("probe", end.live().count() == 2, "both alive")]
+        vec![
+            CheckResult::new("no-ping-to-2", self.count == 0, format!("{} pings reached 2", self.count)).at(self.first),
+            CheckResult::new("all-alive", end.live().count() == end.nodes.len(), "every node is up"),
+        ]
     }
 }
 
 #[test]
-fn checkers_judge_the_end_state() {
-    let p = plan("nodes: 2\ntimeline:\n  - {at: 0ms, crash: 2}\n");
-    let mut runner = Runner::<Probe>::new(&p, &(), vec![Box::new(NoPingTo2)], Limits::default());
-    let results = runner.run(&mut distlab::trace::event::NullSink);
-    assert_eq!(results.len(), 1);
-    assert!(!results[0].ok);
+fn checkers_see_events_in_order_and_judge_the_end_state() {
+    let p = plan("nodes: 2\nnetwork: {latency: 2ms}\ntimeline:\n  - {at: 1ms, node: 1, cmd: ping 2 3}\n  - {at: 10ms, crash: 2}\n");
+    let mut runner = Runner::<Probe>::new(&p, &(), vec![Box::new(NoPingTo2::default())], Limits::default());
+    let mut rec = Recorder::default();
+    let results = runner.run(&mut rec);
+    assert_eq!(results.len(), 2);
+    assert!(!results[0].ok && results[0].detail == "3 pings reached 2");
+    let at = results[0].at.expect("the first delivery is named");
+    assert_eq!(at.time, 3_000_000);
+    assert!(
+        rec.0[at.event as usize].1.contains("recv      <- 1  Ping(0)"),
+        "the index points at the event: {:?}",
+        rec.0[at.event as usize]
+    );
+    assert!(!results[1].ok, "node 2 is down at the end");
+}
+
+#[test]
+fn a_timer_from_before_a_crash_never_fires_but_one_set_after_recovery_does() {
+    let p = plan(
+        "nodes: 1\ntimeline:\n  - {at: 0ms, node: 1, cmd: timer 10}\n  - {at: 2ms, crash: 1}\n  - {at: 4ms, recover: 1}\n  - {at: 5ms, node: 1, cmd: timer2 20}\n",
+    );
+    let (runner, rec) = run(&p);
+    let ticks: Vec<&(Nanos, String)> = rec.0.iter().filter(|(_, l)| l.contains("tick")).collect();
+    assert_eq!(ticks.len(), 1);
+    assert!(ticks[0].1.contains("tick 2") && ticks[0].0 == 25_000_000);
+    assert_eq!(runner.stats.end_time, 25_000_000);
+}
+
+#[test]
+fn a_message_in_flight_reaches_a_node_that_recovered_before_it_arrived() {
+    let p = plan(
+        "nodes: 2\nnetwork: {latency: 10ms}\ntimeline:\n  - {at: 0ms, crash: 2}\n  - {at: 1ms, node: 1, cmd: ping 2 1}\n  - {at: 5ms, recover: 2}\n",
+    );
+    let (runner, _) = run(&p);
+    assert_eq!(runner.process(2).expect("2").received, [(1, 0)]);
+    assert_eq!(runner.stats.receiver_down, 0);
+}
+
+#[test]
+fn the_event_limit_stops_a_run_and_the_stop_line_counts_live_entries_only() {
+    let p = plan("nodes: 2\ntimeline:\n  - {at: 0ms, node: 1, cmd: ping 2 50}\n");
+    let mut runner = Runner::<Probe>::new(&p, &(), Vec::new(), Limits { max_events: 10 });
+    let mut rec = Recorder::default();
+    runner.run(&mut rec);
+    assert_eq!(runner.stats.stop, distlab::trace::StopReason::EventLimit);
+    assert_eq!(runner.stats.events, 10);
+    assert!(rec.0.last().expect("stop line").1.contains("event limit reached (41 events left)"), "{:?}", rec.0.last());
+    // Cancelled and replaced timers are not "events left".
+    let p = plan(
+        "nodes: 1\nuntil: 1ms\ntimeline:\n  - {at: 0ms, node: 1, cmd: timer 10}\n  - {at: 0ms, node: 1, cmd: timer 20}\n  - {at: 0ms, node: 1, cmd: timer2 30}\n",
+    );
+    let (_, rec) = run(&p);
+    assert!(rec.0.last().expect("stop line").1.contains("time limit reached (2 events left)"), "{:?}", rec.0.last());
 }
