@@ -46,7 +46,14 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
                 continue;
             }
         };
-        let (actual, report) = snapshot::trace_of(&plan)?;
+        let (actual, report) = match snapshot::trace_of(&plan) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("error {name}\n{e}");
+                bad += 1;
+                continue;
+            }
+        };
         let stored = std::fs::read_to_string(&snap_path).ok().map(|t| snapshot::parse(&t));
         let mut problems = Vec::new();
         let mut write = false;
@@ -85,6 +92,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    for orphan in orphans(&paths, &files) {
+        println!("note  {} has no scenario any more (delete it, or restore its scenario)", orphan.display());
+    }
     println!("{passed} passed, {failed} failed{}", if bad > 0 { format!(", {bad} could not be loaded") } else { String::new() });
     Ok(if bad > 0 {
         Outcome::BadInput
@@ -93,4 +103,29 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// Snapshots under the mirrored `snapshots/` folders of `paths` whose scenario
+/// is gone.
+fn orphans(paths: &[PathBuf], files: &[PathBuf]) -> Vec<PathBuf> {
+    let expected: std::collections::BTreeSet<PathBuf> = files.iter().filter_map(|f| snapshot::snapshot_path(f).ok()).collect();
+    let mut out = Vec::new();
+    for p in paths.iter().filter(|p| p.is_dir()) {
+        let Ok(dir) = snapshot::snapshot_path(&p.join("x")) else { continue };
+        let Some(dir) = dir.parent() else { continue };
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|x| x == "snap") && !expected.contains(&path) {
+                    out.push(path);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
 }

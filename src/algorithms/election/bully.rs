@@ -18,6 +18,11 @@
 //! `election_timeout` starts again. A node told of a lower coordinator starts
 //! an election of its own.
 //!
+//! **Loss.** The algorithm assumes reliable delivery: a lost OK lets a lower
+//! node declare itself while a higher one also wins, and nodes may follow
+//! either. With `heartbeat`, the higher coordinator's heartbeats make the
+//! others elect again and the run converges (tested over many seeds).
+//!
 //! **Source.** H. Garcia-Molina, "Elections in a distributed computing system",
 //! IEEE Trans. Computers C-31(1), 1982; Coulouris et al., *Distributed
 //! Systems*, §15.3 (bully algorithm and its message counts).

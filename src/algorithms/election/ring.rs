@@ -20,6 +20,11 @@
 //! `election_timeout` starts again. With `heartbeat`, the coordinator's
 //! heartbeats let followers notice its crash.
 //!
+//! **Loss.** A node whose Acks keep getting lost suspects a live successor
+//! and skips it for the rest of that election; in the worst case a node that
+//! suspects everyone elects itself. Raise `retries` on lossy networks, and use
+//! `heartbeat`: a higher coordinator's heartbeats start a new election.
+//!
 //! **Source.** E. Chang and R. Roberts, "An improved algorithm for decentralized
 //! extrema-finding in circular configurations of processes", CACM 22(5), 1979;
 //! skipping dead successors as in Tanenbaum and van Steen, *Distributed
