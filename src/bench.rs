@@ -111,6 +111,7 @@ pub fn ring_plan(n: u32, order: Order) -> Result<Plan, BenchError> {
         until: Nanos::MAX,
         timeline,
         expect: Expect::default(),
+        script: None,
     })
 }
 

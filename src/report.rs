@@ -22,6 +22,9 @@ pub struct RunReport {
     pub metrics: Vec<(String, String)>,
     /// Live nodes at the end.
     pub alive: Vec<NodeId>,
+    /// The error that stopped the scenario's script, if one did.
+    #[serde(skip)]
+    pub script_error: Option<String>,
 }
 
 impl RunReport {
@@ -52,6 +55,9 @@ impl RunReport {
             "  network   {} delivered, {} lost, {} partitioned, {} to a down node, {} duplicated",
             s.delivered, s.lost, s.partitioned, s.receiver_down, s.duplicated
         );
+        if s.by_script > 0 {
+            let _ = writeln!(out, "  script    {} messages dropped by the script", s.by_script);
+        }
         let obs: Vec<String> = s.observations.0.iter().map(|(k, n)| format!("{k} {n}")).collect();
         if !obs.is_empty() {
             let _ = writeln!(out, "  observed  {}", obs.join(", "));

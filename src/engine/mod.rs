@@ -6,6 +6,7 @@ pub mod clock;
 pub mod network;
 pub mod queue;
 pub mod runner;
+pub mod script;
 pub mod stats;
 
 use std::io::{self, Write};
@@ -43,6 +44,8 @@ pub struct RunOptions {
 pub enum RunError {
     #[error("params of {algorithm}: {message}")]
     Params { algorithm: &'static str, message: String },
+    #[error("{0}")]
+    Script(String),
     #[error("cannot write the trace: {0}")]
     Io(#[from] io::Error),
 }
@@ -77,6 +80,10 @@ pub fn run_plan<P: Process>(plan: &Plan, opts: &RunOptions, out: &mut dyn Write)
             sink.raw(COLUMNS);
             sink.raw("\n");
             let mut report = execute::<P>(plan, &params, opts, &mut sink);
+            if let Some(e) = report.script_error.take() {
+                sink.flush()?;
+                return Err(RunError::Script(e));
+            }
             fill_prefixes::<P>(plan, &params, opts, &mut report);
             sink.raw(&report.summary_text());
             sink.flush()?;
@@ -85,6 +92,10 @@ pub fn run_plan<P: Process>(plan: &Plan, opts: &RunOptions, out: &mut dyn Write)
         Format::Jsonl => {
             let mut sink = JsonlSink::new(out);
             let mut report = execute::<P>(plan, &params, opts, &mut sink);
+            if let Some(e) = report.script_error.take() {
+                sink.flush()?;
+                return Err(RunError::Script(e));
+            }
             fill_prefixes::<P>(plan, &params, opts, &mut report);
             sink.line(&serde_json::json!({ "summary": &report }));
             sink.flush()?;
@@ -92,6 +103,9 @@ pub fn run_plan<P: Process>(plan: &Plan, opts: &RunOptions, out: &mut dyn Write)
         }
         Format::Quiet => {
             let mut report = execute::<P>(plan, &params, opts, &mut NullSink);
+            if let Some(e) = report.script_error.take() {
+                return Err(RunError::Script(e));
+            }
             fill_prefixes::<P>(plan, &params, opts, &mut report);
             out.write_all(header.as_bytes())?;
             out.write_all(report.summary_text().as_bytes())?;
@@ -116,6 +130,7 @@ fn execute<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOptions, sink:
         metrics: std::mem::take(&mut runner.metrics),
         results,
         alive: runner.alive().filter(|(_, a)| *a).map(|(n, _)| n).collect(),
+        script_error: runner.script_error.take(),
     }
 }
 

@@ -36,6 +36,8 @@ pub enum DropReason {
     Partition,
     /// The receiver was down when the message arrived.
     ReceiverDown,
+    /// A script hook (`on_send`, `on_deliver`) dropped it.
+    Script,
 }
 
 impl DropReason {
@@ -44,6 +46,7 @@ impl DropReason {
             DropReason::Loss => "lost",
             DropReason::Partition => "partitioned",
             DropReason::ReceiverDown => "receiver down",
+            DropReason::Script => "dropped by the script",
         }
     }
 }

@@ -21,6 +21,10 @@ pub enum Ev<P: Process> {
     Timer { node: u32, id: u64 },
     /// The scenario's timeline step number `step`.
     Step(u32),
+    /// A delivery the script delayed: it no longer passes the delivery hooks.
+    Held { from: u32, to: u32, msg: P::Msg },
+    /// The script's callback number `id`.
+    Script(u32),
 }
 
 pub struct Entry<P: Process> {

@@ -13,9 +13,10 @@ use rand_chacha::rand_core::SeedableRng;
 use super::clock::Clock;
 use super::network::{DropReason, Fate, LinkOverride, LinkParams, Network};
 use super::queue::{Ev, Queue};
+use super::script::{Director, MsgView, ObsView, ScriptOut, Verdict};
 use super::stats::Stats;
 use crate::check::{CheckResult, Checker, EndState};
-use crate::process::{Ctx, Effect, Message, Nanos, NodeId, NodeRng, Process, Setup};
+use crate::process::{Ctx, Effect, Message, Nanos, NodeId, NodeRng, Observation, Process, Setup};
 use crate::scenario::{Action, Plan};
 use crate::trace::event::{StopReason, TraceEvent, TraceSink};
 
@@ -54,10 +55,28 @@ pub struct Runner<'p, P: Process> {
     checkers: Vec<Box<dyn Checker<P>>>,
     trace_index: u64,
     limits: Limits,
+    /// The scenario's script, if it has one, and what it asked for that is
+    /// not done yet (hooks run inside handlers; their requests wait for the
+    /// handler to finish).
+    director: Option<Box<dyn Director>>,
+    script_out: Vec<ScriptOut>,
+    /// The first error the script raised; the run stops there.
+    pub script_error: Option<String>,
 }
 
 impl<'p, P: Process> Runner<'p, P> {
     pub fn new(plan: &'p Plan, params: &P::Params, checkers: Vec<Box<dyn Checker<P>>>, limits: Limits) -> Self {
+        let mut runner = Self::build(plan, params, checkers, limits);
+        if let Some(script) = &plan.script {
+            match script.director(plan.seed) {
+                Ok(d) => runner.director = Some(d),
+                Err(e) => runner.script_error = Some(e),
+            }
+        }
+        runner
+    }
+
+    fn build(plan: &'p Plan, params: &P::Params, checkers: Vec<Box<dyn Checker<P>>>, limits: Limits) -> Self {
         let ids = plan.nodes.clone();
         let max_id = ids.iter().copied().max().unwrap_or(0) as usize;
         let mut index = vec![0u32; max_id + 1];
@@ -99,10 +118,8 @@ impl<'p, P: Process> Runner<'p, P> {
             .enumerate()
             .map(|(index, &id)| P::new(id, &Setup { nodes: &setup_nodes, params, max_latency, index, highest }))
             .collect();
-        let clocks = ids
-            .iter()
-            .map(|id| plan.clocks.get(id).map_or_else(Clock::default, |c| Clock::new(c.offset_ns, c.drift_ppm)))
-            .collect();
+        let clocks =
+            ids.iter().map(|id| plan.clocks.get(id).map_or_else(Clock::default, |c| Clock::new(c.offset_ns, c.drift_ppm))).collect();
         let n = ids.len();
         Runner {
             plan,
@@ -125,6 +142,9 @@ impl<'p, P: Process> Runner<'p, P> {
             checkers,
             trace_index: 0,
             limits,
+            director: None,
+            script_out: Vec::new(),
+            script_error: None,
         }
     }
 
@@ -170,7 +190,8 @@ impl<'p, P: Process> Runner<'p, P> {
             Effect::Send(to, msg) => match self.idx(to) {
                 Some(j) => self.transmit(sink, i, j, msg),
                 None => {
-                    let text = format!("process {} sent {msg} to {to}, which is not in the scenario: message discarded", self.ids[i as usize]);
+                    let text =
+                        format!("process {} sent {msg} to {to}, which is not in the scenario: message discarded", self.ids[i as usize]);
                     self.trace(sink, TraceEvent::Note { text: &text });
                 }
             },
@@ -197,6 +218,9 @@ impl<'p, P: Process> Runner<'p, P> {
                 self.stats.observations.add(obs.tag());
                 let node = self.ids[i as usize];
                 self.trace(sink, TraceEvent::Observe { node, obs: &obs });
+                if self.director.as_ref().is_some_and(|d| d.wants_observations()) {
+                    self.observe_hook(node, &obs);
+                }
             }
         }
     }
@@ -205,12 +229,24 @@ impl<'p, P: Process> Runner<'p, P> {
         self.stats.sent.add(msg.kind());
         let (from, to) = (self.ids[i as usize], self.ids[j as usize]);
         self.trace(sink, TraceEvent::Send { from, to, msg: &msg });
+        let verdict =
+            if self.director.as_ref().is_some_and(|d| d.wants_sends()) { self.message_hook(true, from, to, &msg) } else { Verdict::Pass };
+        if verdict == Verdict::Drop {
+            self.stats.dropped(DropReason::Script);
+            self.trace(sink, TraceEvent::Drop { from, to, msg: &msg, reason: DropReason::Script });
+            return;
+        }
         match self.net.transmit(&mut self.rng, i, j) {
             Fate::Dropped(reason) => {
                 self.stats.dropped(reason);
                 self.trace(sink, TraceEvent::Drop { from, to, msg: &msg, reason });
             }
-            Fate::Delivered { delay, duplicate } => {
+            Fate::Delivered { mut delay, mut duplicate } => {
+                match verdict {
+                    Verdict::Delay(d) => delay += d,
+                    Verdict::Duplicate if duplicate.is_none() => duplicate = Some(delay),
+                    _ => {}
+                }
                 match duplicate {
                     None => {
                         self.queue.push(self.now + delay, Ev::Deliver { from: i, to: j, msg });
@@ -232,11 +268,24 @@ impl<'p, P: Process> Runner<'p, P> {
             let at = self.plan.timeline[k].0;
             self.queue.push(at, Ev::Step(k as u32));
         }
+        if let Some(d) = self.director.as_mut() {
+            match d.start() {
+                Ok(out) => self.script_out.extend(out),
+                Err(e) => self.script_error = Some(e),
+            }
+        }
+        let stopped_early = self.perform_script(sink);
         for i in 0..self.ids.len() as u32 {
             self.dispatch(sink, i, |p, ctx| p.on_start(ctx));
         }
         let until = self.plan.until;
         let stop = loop {
+            if self.script_error.is_some() {
+                break StopReason::ScriptError;
+            }
+            if stopped_early {
+                break StopReason::Stopped;
+            }
             let Some(entry) = self.queue.pop() else { break StopReason::Quiescent };
             if let Ev::Timer { node, id } = entry.ev
                 && !self.timers[node as usize].iter().any(|(_, k)| *k == id)
@@ -264,9 +313,37 @@ impl<'p, P: Process> Runner<'p, P> {
                         self.stats.dropped(DropReason::Partition);
                         self.trace(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::Partition });
                     } else {
-                        self.stats.delivered += 1;
-                        self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
-                        self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
+                        let verdict = if self.director.as_ref().is_some_and(|d| d.wants_deliveries()) {
+                            self.message_hook(false, f, t, &msg)
+                        } else {
+                            Verdict::Pass
+                        };
+                        match verdict {
+                            Verdict::Drop => {
+                                self.stats.dropped(DropReason::Script);
+                                self.trace(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::Script });
+                            }
+                            Verdict::Delay(d) => {
+                                // Held back by the script: it arrives later, unseen by the hooks again.
+                                self.queue.push(self.now + d, Ev::Held { from, to, msg });
+                            }
+                            Verdict::Duplicate => {
+                                self.stats.delivered += 2;
+                                self.stats.duplicated += 1;
+                                self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
+                                let copy = msg.clone();
+                                self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, copy));
+                                if self.alive[to as usize] {
+                                    self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
+                                    self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
+                                }
+                            }
+                            Verdict::Pass => {
+                                self.stats.delivered += 1;
+                                self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
+                                self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
+                            }
+                        }
                     }
                 }
                 Ev::Timer { node, id } => {
@@ -279,12 +356,43 @@ impl<'p, P: Process> Runner<'p, P> {
                     self.trace(sink, TraceEvent::Timer { node: n, timer: &timer });
                     self.dispatch(sink, node, |p, ctx| p.on_timer(ctx, timer));
                 }
+                Ev::Held { from, to, msg } => {
+                    self.stats.events += 1;
+                    let (f, t) = (self.ids[from as usize], self.ids[to as usize]);
+                    if !self.alive[to as usize] {
+                        self.stats.dropped(DropReason::ReceiverDown);
+                        self.trace(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
+                    } else {
+                        self.stats.delivered += 1;
+                        self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
+                        self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
+                    }
+                }
                 Ev::Step(k) => {
                     self.stats.events += 1;
-                    if self.step(sink, k as usize) {
+                    let plan = self.plan;
+                    if self.step(sink, &plan.timeline[k as usize].1) {
                         break StopReason::Stopped;
                     }
                 }
+                Ev::Script(id) => {
+                    let now = self.now;
+                    let out = match self.director.as_mut().map(|d| d.fire(now, id)) {
+                        Some(Ok(out)) => out,
+                        Some(Err(e)) => {
+                            self.script_error = Some(e);
+                            break StopReason::ScriptError;
+                        }
+                        None => Vec::new(),
+                    };
+                    self.script_out.extend(out);
+                }
+            }
+            if self.script_error.is_some() {
+                break StopReason::ScriptError;
+            }
+            if self.perform_script(sink) {
+                break StopReason::Stopped;
             }
         };
         self.stats.stop = stop;
@@ -308,11 +416,72 @@ impl<'p, P: Process> Runner<'p, P> {
         results
     }
 
-    /// Performs timeline step `k`; true if the run must stop.
-    fn step(&mut self, sink: &mut dyn TraceSink<P>, k: usize) -> bool {
-        let plan = self.plan;
+    /// Performs what the script asked for since the last call; true if it
+    /// asked to stop.
+    fn perform_script(&mut self, sink: &mut dyn TraceSink<P>) -> bool {
+        while !self.script_out.is_empty() {
+            let out = std::mem::take(&mut self.script_out);
+            for o in out {
+                match o {
+                    ScriptOut::Act(a) => {
+                        self.stats.events += 1;
+                        if self.step(sink, &a) {
+                            return true;
+                        }
+                    }
+                    ScriptOut::Schedule(t, id) => {
+                        self.queue.push(t, Ev::Script(id));
+                    }
+                    ScriptOut::Stop => return true,
+                }
+            }
+        }
+        false
+    }
+
+    /// Runs the script's send (`outgoing`) or delivery hooks on one message.
+    fn message_hook(&mut self, outgoing: bool, from: NodeId, to: NodeId, msg: &P::Msg) -> Verdict {
+        let Some(d) = self.director.as_mut() else { return Verdict::Pass };
+        let text = msg.to_string();
+        let view = MsgView { from, to, kind: msg.kind(), text: &text, body: serde_json::to_value(msg).unwrap_or(serde_json::Value::Null) };
+        let r = if outgoing { d.on_send(self.now, &view) } else { d.on_deliver(self.now, &view) };
+        match r {
+            Ok((verdict, out)) => {
+                self.script_out.extend(out);
+                verdict
+            }
+            Err(e) => {
+                self.script_error.get_or_insert(e);
+                Verdict::Pass
+            }
+        }
+    }
+
+    fn observe_hook(&mut self, node: NodeId, obs: &Observation) {
+        let Some(d) = self.director.as_mut() else { return };
+        let mut text = String::new();
+        let _ = obs.describe(node, &mut text);
+        let value = serde_json::to_value(obs).unwrap_or(serde_json::Value::Null);
+        let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
+        let view = ObsView {
+            node,
+            kind: &kind,
+            tag: obs.tag(),
+            value: value.get("value").cloned().unwrap_or(serde_json::Value::Null),
+            text: &text,
+        };
+        match d.on_observe(self.now, &view) {
+            Ok(out) => self.script_out.extend(out),
+            Err(e) => {
+                self.script_error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Performs one timeline action; true if the run must stop.
+    fn step(&mut self, sink: &mut dyn TraceSink<P>, action: &Action) -> bool {
         let to_idx = |r: &Self, ids: &[NodeId]| ids.iter().filter_map(|&n| r.idx(n)).collect::<Vec<u32>>();
-        match &plan.timeline[k].1 {
+        match action {
             Action::Crash(nodes) => {
                 for &n in nodes {
                     let Some(i) = self.idx(n) else { continue };

@@ -41,6 +41,8 @@ pub struct Stats {
     pub lost: u64,
     pub partitioned: u64,
     pub receiver_down: u64,
+    /// Dropped by a script hook.
+    pub by_script: u64,
     pub duplicated: u64,
     pub timers: u64,
     pub observations: Tally,
@@ -57,6 +59,7 @@ impl Default for Stats {
             lost: 0,
             partitioned: 0,
             receiver_down: 0,
+            by_script: 0,
             duplicated: 0,
             timers: 0,
             observations: Tally::default(),
@@ -72,6 +75,7 @@ impl Stats {
             DropReason::Loss => self.lost += 1,
             DropReason::Partition => self.partitioned += 1,
             DropReason::ReceiverDown => self.receiver_down += 1,
+            DropReason::Script => self.by_script += 1,
         }
     }
 }

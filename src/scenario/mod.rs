@@ -2,6 +2,7 @@
 //! validation that turns a parsed file into the runner's [`Plan`].
 
 pub mod error;
+pub mod lua;
 pub mod model;
 pub mod plan;
 pub mod units;
@@ -14,27 +15,28 @@ pub use error::{Diagnostic, LoadError};
 pub use model::{Command, Scenario};
 pub use plan::{Action, Plan};
 
-/// Loads a scenario file by extension (`.yaml`/`.yml`).
+/// Loads a scenario file by extension (`.yaml`/`.yml`, `.lua`).
 pub fn load(path: &Path) -> Result<Plan, LoadError> {
     let file = path.display().to_string();
     let unlocated = |message: String| LoadError::from(Diagnostic { file: file.clone(), line: None, col: None, message });
     if path.is_dir() {
         return Err(unlocated(
-            "is a folder, expected a scenario file (.yaml or .yml); `distlab test FOLDER` runs every scenario in a folder".into(),
+            "is a folder, expected a scenario file (.yaml, .yml or .lua); `distlab test FOLDER` runs every scenario in a folder".into(),
         ));
     }
     if !path.exists() {
         return Err(unlocated("no such file".into()));
     }
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("yaml" | "yml") => {}
+    let is_lua = match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => false,
+        Some("lua") => true,
         other => {
             return Err(unlocated(format!(
-                "unsupported scenario type {}: expected a .yaml or .yml file",
+                "unsupported scenario type {}: expected a .yaml, .yml or .lua file",
                 other.map_or("(no extension)".to_string(), |e| format!(".{e}"))
             )));
         }
-    }
+    };
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io { file: file.clone(), source })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = std::str::from_utf8(&e.as_bytes()[..e.utf8_error().valid_up_to()]).unwrap_or_default();
@@ -44,14 +46,15 @@ pub fn load(path: &Path) -> Result<Plan, LoadError> {
             file: file.clone(),
             line: Some(line),
             col: Some(col),
-            message: "the file is not UTF-8 text: expected a YAML scenario saved as UTF-8".into(),
+            message: "the file is not UTF-8 text: expected a scenario saved as UTF-8".into(),
         })
     })?;
-    yaml::load_str(&file, text.strip_prefix('\u{feff}').unwrap_or(&text))
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    if is_lua { lua::load_str(&file, text) } else { yaml::load_str(&file, text) }
 }
 
 /// The scenario files named by `paths`: files as given, folders searched
-/// recursively for `.yaml`/`.yml`, in sorted order.
+/// recursively for `.yaml`/`.yml`/`.lua`, in sorted order.
 pub fn discover(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::path::PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
@@ -81,5 +84,5 @@ pub fn discover(paths: &[std::path::PathBuf]) -> std::io::Result<Vec<std::path::
 
 /// True for the file types `discover` picks up.
 pub fn is_scenario(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "lua"))
 }

@@ -48,6 +48,8 @@ pub struct Plan {
     pub until: Nanos,
     pub timeline: Vec<(Nanos, Action)>,
     pub expect: Expect,
+    /// The Lua script that drives the run, for a `.lua` scenario.
+    pub script: Option<std::sync::Arc<super::lua::LuaScript>>,
 }
 
 /// How long a run may last in virtual time when the scenario does not say.

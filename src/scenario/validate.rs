@@ -237,6 +237,7 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
             until: s.until.map_or(DEFAULT_UNTIL, |d| d.0),
             timeline,
             expect: s.expect.clone(),
+            script: None,
         }),
         _ => Err(c.problems),
     }

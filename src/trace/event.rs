@@ -17,6 +17,8 @@ pub enum StopReason {
     Stopped,
     /// The `--max-events` limit was reached.
     EventLimit,
+    /// The scenario's script raised an error.
+    ScriptError,
 }
 
 impl StopReason {
@@ -26,6 +28,7 @@ impl StopReason {
             StopReason::Horizon => "time limit reached",
             StopReason::Stopped => "stop on the timeline",
             StopReason::EventLimit => "event limit reached",
+            StopReason::ScriptError => "the script failed",
         }
     }
 }

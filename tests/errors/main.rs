@@ -376,7 +376,7 @@ fn unknown_message_kind_and_check() {
 fn unsupported_extension() {
     let scratch = Scratch::new("unsupported_extension");
     let path = scratch.write("scenario.txt", HEAD);
-    assert_rejected(&path, None, &["unsupported scenario type .txt", "expected a .yaml or .yml file"]);
+    assert_rejected(&path, None, &["unsupported scenario type .txt", "expected a .yaml, .yml or .lua file"]);
 }
 
 #[test]
