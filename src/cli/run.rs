@@ -49,7 +49,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         if i > 0 && format != Format::Jsonl {
             writeln!(out)?;
         }
-        let report = (plan.algorithm.run)(&plan, &opts, &mut out)?;
+        let report = match (plan.algorithm.run)(&plan, &opts, &mut out) {
+            Ok(r) => r,
+            Err(distlab::engine::RunError::Script(e)) => {
+                out.flush()?;
+                eprintln!("{e}");
+                outcome = Outcome::BadInput;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !report.passed() && matches!(outcome, Outcome::Ok) {
             outcome = Outcome::Failed;
         }

@@ -95,6 +95,20 @@ fn describe(e: &mlua::Error) -> String {
     }
 }
 
+/// Names where a failing callback or hook was defined when the error itself
+/// carries no location (memory exhaustion, a wrong return value).
+fn in_function(file: &str, f: &mlua::Function, what: &str, e: &mlua::Error, memory: usize) -> String {
+    let message = match e {
+        mlua::Error::MemoryError(_) => format!("the script went over its memory limit of {} MiB", memory >> 20),
+        other => describe(other),
+    };
+    if message.starts_with(&format!("{file}:")) {
+        return message;
+    }
+    let line = f.info().line_defined.unwrap_or(0);
+    format!("{file}:{line}: {message} (in the {what} defined here)")
+}
+
 /// Splits `file:line: message` into a diagnostic.
 fn diagnostic(file: &str, text: &str) -> Diagnostic {
     let first = text.lines().next().unwrap_or(text);
@@ -468,6 +482,9 @@ fn install(lua: &Lua, seed: u64) -> LResult<()> {
                 Value::String(s) => s.to_string_lossy(),
                 other => format!("{other:?}"),
             };
+            if matches!(name.as_str(), "io" | "os" | "debug" | "package" | "require" | "dofile" | "loadfile" | "collectgarbage") {
+                return Err(located(lua, format!("\"{name}\" is not available: scenario scripts run in a sandbox without files, processes, modules or the debug library")));
+            }
             let commands = with_host(lua, |h| h.algorithm.map(|a| (a.name, a.commands.iter().map(|c| c.name).collect::<Vec<_>>())))?;
             let hint = match commands {
                 Some((alg, cmds)) => format!("; {alg}'s commands are {}", cmds.join(", ")),
@@ -577,6 +594,10 @@ impl LuaScript {
 }
 
 impl LuaDirector {
+    fn memory(&self) -> usize {
+        with_host(&self.lua, |h| h.memory).unwrap_or(DEFAULT_MEMORY)
+    }
+
     fn drain(&self) -> Result<Vec<ScriptOut>, String> {
         with_host(&self.lua, |h| std::mem::take(&mut h.out)).map_err(|e| describe(&e))
     }
@@ -602,7 +623,9 @@ impl LuaDirector {
             let hooks: Table = self.lua.named_registry_value(key)?;
             let table = self.msg_table(m)?;
             for f in hooks.sequence_values::<mlua::Function>() {
-                let answer: Value = f?.call(table.clone())?;
+                let f = f?;
+                let line = f.info().line_defined.unwrap_or(0);
+                let answer: Value = f.call(table.clone()).map_err(|e| mlua::Error::RuntimeError(in_function(&self.file, &f, hook, &e, self.memory())))?;
                 match answer {
                     Value::Nil => continue,
                     Value::String(s) if s.to_string_lossy() == "drop" => return Ok(Verdict::Drop),
@@ -611,7 +634,7 @@ impl LuaDirector {
                         let d: Value = t.get("delay")?;
                         if d.is_nil() {
                             return Err(mlua::Error::RuntimeError(format!(
-                                "{}: {hook} returned a table without delay: expected {{ delay = \"3ms\" }}",
+                                "{}:{line}: this {hook} hook returned a table without delay: expected {{ delay = \"3ms\" }}",
                                 self.file
                             )));
                         }
@@ -619,7 +642,7 @@ impl LuaDirector {
                     }
                     other => {
                         return Err(mlua::Error::RuntimeError(format!(
-                            "{}: {hook} returned {}, expected \"drop\", \"duplicate\", {{ delay = \"3ms\" }} or nothing",
+                            "{}:{line}: this {hook} hook returned {}, expected \"drop\", \"duplicate\", {{ delay = \"3ms\" }} or nothing",
                             self.file,
                             match other {
                                 Value::String(s) => format!("\"{}\"", s.to_string_lossy()),
@@ -643,12 +666,10 @@ impl Director for LuaDirector {
 
     fn fire(&mut self, now: Nanos, id: u32) -> Result<Vec<ScriptOut>, String> {
         self.set_now(now)?;
-        let call = || -> LResult<()> {
-            let table: Table = self.lua.named_registry_value(CALLBACKS)?;
-            let f: mlua::Function = table.raw_get(id)?;
-            f.call::<()>(())
-        };
-        call().map_err(|e| describe(&e))?;
+        let table: Table = self.lua.named_registry_value(CALLBACKS).map_err(|e| describe(&e))?;
+        let f: mlua::Function = table.raw_get(id).map_err(|e| describe(&e))?;
+        let memory = self.memory();
+        f.call::<()>(()).map_err(|e| in_function(&self.file, &f, "callback", &e, memory))?;
         let mut out = self.drain()?;
         if let Some(p) = with_host(&self.lua, |h| h.every.get(&id).copied()).map_err(|e| describe(&e))? {
             out.push(ScriptOut::Schedule(now + p, id));
@@ -698,7 +719,7 @@ impl Director for LuaDirector {
                     }
                 };
                 let f: mlua::Function = entry.raw_get("fn")?;
-                f.call::<()>(t.clone())?;
+                f.call::<()>(t.clone()).map_err(|e| mlua::Error::RuntimeError(in_function(&self.file, &f, "on_observe", &e, self.memory())))?;
             }
             Ok(())
         };

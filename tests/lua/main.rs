@@ -1,0 +1,168 @@
+//! Lua scenarios: the same model as YAML (byte-identical traces for the same
+//! timeline), hooks that change what the network does, a sandbox that keeps
+//! scripts away from files and processes, and limits that stop runaway
+//! scripts with a located error and exit code 2.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use distlab::report::RunReport;
+use distlab::scenario;
+use distlab::snapshot::trace_of;
+
+const HEAD: &str = "scenario { name = \"t\", algorithm = \"election.ring\", nodes = 3, network = { latency = \"1ms..3ms\" } }\n";
+
+/// A scenario file in a fresh folder of its own.
+fn write(test: &str, name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("distlab-lua-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+/// Runs the binary on `path`: (exit code, stdout, stderr).
+fn distlab(args: &[&str], path: &PathBuf) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_distlab")).args(args).arg(path).output().expect("runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Asserts exit code 2, no panic, and every piece in stderr.
+fn rejected(test: &str, body: &str, pieces: &[&str]) {
+    let path = write(test, "s.lua", body);
+    let (code, _, err) = distlab(&["run", "--quiet"], &path);
+    assert_eq!(code, 2, "{test}: exit code, stderr:\n{err}");
+    assert!(!err.contains("panicked"), "{test}: {err}");
+    for p in pieces {
+        assert!(err.contains(p), "{test}: missing {p:?} in:\n{err}");
+    }
+}
+
+fn run_text(path: &str) -> (String, RunReport) {
+    let plan = scenario::load(path.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+    trace_of(&plan).expect("runs")
+}
+
+#[test]
+fn yaml_and_lua_with_the_same_timeline_give_byte_identical_traces() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (yaml, _) = run_text(&format!("{root}/scenarios/election/seed-ring.yaml"));
+    let (lua, _) = run_text(&format!("{root}/scenarios/lua/seed-ring.lua"));
+    assert_eq!(yaml, lua);
+    // A richer timeline: partition, heal, loss change, recovery, several actions at once.
+    let y = write(
+        "same",
+        "b.yaml",
+        "name: same\nalgorithm: election.bully\nnodes: 5\nseed: 9\nnetwork: {latency: 1ms..3ms}\nparams: {heartbeat: 20ms}\nuntil: 300ms\ntimeline:\n  - {at: 0ms, crash: 5}\n  - {at: 1ms, node: 2, do: detect_failure}\n  - {at: 40ms, partition: [[1, 2], [3, 4]]}\n  - {at: 40ms, set_loss: 10%}\n  - {at: 120ms, heal: true}\n  - {at: 120ms, set_loss: 0%}\n  - {at: 150ms, recover: 5}\nexpect: {leader: 5}\n",
+    );
+    let l = write(
+        "same",
+        "b.lua",
+        "scenario { name = \"same\", algorithm = \"election.bully\", nodes = 5, seed = 9, network = { latency = \"1ms..3ms\" }, params = { heartbeat = \"20ms\" }, [\"until\"] = \"300ms\" }\nat(0, function() crash(5) end)\nat(\"1ms\", function() detect_failure(2) end)\nat(\"40ms\", function() partition({1, 2}, {3, 4}); set_loss(\"10%\") end)\nat(120, function() heal(); set_loss(0) end)\nat(\"150ms\", function() recover(5) end)\nexpect { leader = 5 }\n",
+    );
+    let (a, ra) = run_text(y.to_str().expect("utf-8 path"));
+    let (b, rb) = run_text(l.to_str().expect("utf-8 path"));
+    assert!(ra.passed() && rb.passed());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn hooks_drop_duplicate_and_delay_messages() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (trace, r) = run_text(&format!("{root}/scenarios/lua/suzuki-kasami-token-dropped.lua"));
+    assert_eq!(r.stats.by_script, 1);
+    assert!(trace.contains("(dropped by the script)"));
+    let (_, r) = run_text(&format!("{root}/scenarios/lua/lamport-duplicated-requests.lua"));
+    assert!(r.passed());
+    assert_eq!(r.stats.duplicated, r.stats.sent.get("REQUEST"), "every REQUEST was doubled");
+    // Delay on delivery: every REPLY to site 1 arrives 15ms late.
+    let (fast, _) = run_text(&format!("{root}/scenarios/mutex/ricart-agrawala-concurrent.yaml"));
+    let (slow, r) = run_text(&format!("{root}/scenarios/lua/ricart-agrawala-slow-replies.lua"));
+    assert!(r.passed() && fast != slow);
+    let enter1 = slow.lines().find(|l| l.contains("Site 1 enters")).expect("site 1 enters");
+    let ms: f64 = enter1.trim_start().split("ms").next().expect("time").parse().expect("number");
+    assert!(ms >= 15.0, "site 1 waited for delayed replies: {enter1}");
+}
+
+#[test]
+fn on_observe_lets_a_script_react_to_the_algorithm() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (trace, r) = run_text(&format!("{root}/scenarios/lua/ring-leader-crashes-after-election.lua"));
+    assert!(r.passed());
+    let elected = trace.find("Process 4 becomes coordinator").expect("4 elected");
+    let crash = trace.find("Process 4 fails").expect("4 crashed");
+    assert!(elected < crash && trace.contains("Process 3 becomes coordinator"));
+}
+
+#[test]
+fn math_random_is_seeded_by_the_scenario_seed() {
+    let text = |seed: u64| {
+        format!(
+            "scenario {{ name = \"r\", algorithm = \"election.bully\", nodes = 8, seed = {seed} }}\nevery(\"5ms\", function() if now() < 50 then print(math.random(1, 1000)) end end)\nat(\"60ms\", function() stop() end)\n"
+        )
+    };
+    let a = write("rand", "a.lua", &text(1));
+    let b = write("rand", "b.lua", &text(2));
+    let (ta, _) = run_text(a.to_str().expect("path"));
+    let (ta2, _) = run_text(a.to_str().expect("path"));
+    let (tb, _) = run_text(b.to_str().expect("path"));
+    assert_eq!(ta, ta2);
+    let notes = |t: &str| t.lines().filter(|l| l.contains("note")).map(|l| l.to_string()).collect::<Vec<_>>();
+    assert_eq!(notes(&ta).len(), 9);
+    assert_ne!(notes(&ta), notes(&tb));
+}
+
+#[test]
+fn the_sandbox_keeps_files_processes_modules_and_bytecode_out() {
+    for (name, line) in [
+        ("io", "io.open('/etc/passwd')"),
+        ("os", "os.execute('true')"),
+        ("debug", "debug.getinfo(1)"),
+        ("require", "require('socket')"),
+        ("dofile", "dofile('/etc/passwd')"),
+        ("loadfile", "loadfile('/etc/passwd')"),
+        ("package", "package.loadlib('x', 'y')"),
+    ] {
+        rejected(name, &format!("{HEAD}{line}\n"), &["s.lua:2:", "not available", name]);
+    }
+    rejected("bytecode", &format!("{HEAD}local f, e = load('\\27Lua bytes')\nerror(e, 0)\n"), &["attempt to load a binary chunk"]);
+    rejected("dump", &format!("{HEAD}local d = string.dump(function() end)\n"), &["s.lua:2:", "dump"]);
+}
+
+#[test]
+fn limits_stop_endless_loops_and_memory_bombs_with_the_script_line() {
+    rejected("loop", &format!("{HEAD}at('1ms', function()\n  while true do end\nend)\n"), &["s.lua:3:", "instruction budget"]);
+    rejected("small-budget", &format!("{HEAD}limits {{ instructions = 50000 }}\nfor i = 1, 1e7 do end\n"), &["s.lua:3:", "50000 instructions"]);
+    rejected(
+        "memory",
+        &format!("{HEAD}at('1ms', function()\n  local t = {{}}\n  for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end\nend)\n"),
+        &["s.lua:2:", "memory limit of 64 MiB"],
+    );
+}
+
+#[test]
+fn lua_errors_are_located_and_exit_2() {
+    rejected("syntax", "scenario { name = 'x', algorithm = 'election.ring', nodes = 3\n", &["s.lua:2:", "'}' expected"]);
+    rejected("runtime-in-hook", &format!("{HEAD}on_send(function(m) local x = nil; return x.field end)\nat('1ms', function() start_election(1) end)\n"), &["s.lua:2:", "attempt to index"]);
+    rejected("bad-return", &format!("{HEAD}on_send(function(m) return 42 end)\nat('1ms', function() start_election(1) end)\n"), &["s.lua:2:", "returned integer"]);
+    rejected("unknown-command", &format!("{HEAD}at('1ms', function() sync(1) end)\n"), &["s.lua:2:", "\"sync\" is not defined", "start_election, detect_failure"]);
+    rejected("bad-node", &format!("{HEAD}at('1ms', function() crash(9) end)\n"), &["s.lua:2:", "node 9 is not in this scenario; nodes are 1..3"]);
+    rejected("bad-field", "scenario { name = 'x', algorithm = 'election.ring', nodes = 3, crsh = 1 }\n", &["s.lua:1:", "unknown field \"crsh\""]);
+    rejected("bad-algorithm", "scenario { name = 'x', algorithm = 'election.rng', nodes = 3 }\n", &["s.lua:1:", "unknown algorithm \"election.rng\""]);
+    rejected("no-scenario", "at('1ms', function() end)\n", &["no scenario { … }"]);
+    rejected("past", &format!("{HEAD}at('5ms', function() at('1ms', function() end) end)\n"), &["s.lua:2:", "that time has passed"]);
+    rejected("top-level-act", &format!("{HEAD}crash(1)\n"), &["s.lua:2:", "inside at()"]);
+    rejected("bad-duration", &format!("{HEAD}at('5 parsecs', function() end)\n"), &["s.lua:2:", "unknown unit \"parsecs\""]);
+    rejected("bad-observation", &format!("{HEAD}on_observe('Crowned', function() end)\n"), &["s.lua:2:", "unknown observation", "Elected"]);
+}
+
+#[test]
+fn every_lua_scenario_passes_its_checks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = scenario::discover(&[root.join("scenarios/lua")]).expect("scenarios/lua");
+    assert!(files.len() >= 8, "{} Lua scenarios", files.len());
+    for f in files {
+        let (_, r) = run_text(f.to_str().expect("path"));
+        assert!(r.passed(), "{}: {:?}", f.display(), r.failures().map(|x| &x.detail).collect::<Vec<_>>());
+    }
+}
