@@ -38,6 +38,19 @@ impl Clock {
         ((num + den - 1) / den) as Nanos
     }
 
+    /// From true time `t` on, the clock drifts by `ppm` (it keeps its reading at `t`).
+    pub fn set_drift(&mut self, t: Nanos, ppm: f64) {
+        self.base_local = self.local(t);
+        self.base_true = t;
+        self.ppb = (ppm * 1000.0).round() as i64;
+    }
+
+    /// At true time `t` the clock jumps to read `t + offset`.
+    pub fn set_offset(&mut self, t: Nanos, offset: i64) {
+        self.base_local = t as i64 + offset;
+        self.base_true = t;
+    }
+
     /// The offset from true time at `t`, in ns.
     pub fn offset_at(&self, t: Nanos) -> i64 {
         self.local(t) - t as i64

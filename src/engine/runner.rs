@@ -546,6 +546,18 @@ impl<'p, P: Process> Runner<'p, P> {
                 let change = format!("latency {l}");
                 self.trace(sink, TraceEvent::Network { change: &change });
             }
+            Action::SetDrift { node, ppm } => {
+                let Some(i) = self.idx(*node) else { return false };
+                self.clocks[i as usize].set_drift(self.now, *ppm);
+                let change = format!("clock of {node} now drifts {ppm} ppm");
+                self.trace(sink, TraceEvent::Network { change: &change });
+            }
+            Action::SetOffset { node, offset_ns } => {
+                let Some(i) = self.idx(*node) else { return false };
+                self.clocks[i as usize].set_offset(self.now, *offset_ns);
+                let change = format!("clock of {node} jumps to {}", crate::scenario::units::SignedDur(*offset_ns));
+                self.trace(sink, TraceEvent::Network { change: &change });
+            }
             Action::Note(text) => self.trace(sink, TraceEvent::Note { text }),
             Action::Stop => return true,
         }

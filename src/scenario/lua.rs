@@ -443,6 +443,36 @@ fn install(lua: &Lua, seed: u64) -> LResult<()> {
         })?,
     )?;
     g.raw_set(
+        "set_drift",
+        lua.create_function(|lua, (n, ppm): (Value, f64)| {
+            let node = node(lua, &n, "set_drift")?;
+            if !ppm.is_finite() || ppm.abs() >= 1e6 {
+                return Err(located(lua, format!("set_drift: {ppm} ppm is out of range: expected between -999999 and 999999")));
+            }
+            act(lua, "set_drift", Action::SetDrift { node, ppm })
+        })?,
+    )?;
+    g.raw_set(
+        "set_offset",
+        lua.create_function(|lua, (n, d): (Value, Value)| {
+            let node = node(lua, &n, "set_offset")?;
+            let offset_ns = match &d {
+                Value::String(s) => {
+                    super::units::parse_signed(&s.to_string_lossy()).map_err(|e| located(lua, format!("set_offset: {e}")))?
+                }
+                Value::Integer(i) => i.saturating_mul(1_000_000),
+                Value::Number(f) if f.is_finite() => (f * 1e6).round() as i64,
+                other => {
+                    return Err(located(
+                        lua,
+                        format!("set_offset: expected an offset like \"+5s\" or a number of ms, found {}", other.type_name()),
+                    ));
+                }
+            };
+            act(lua, "set_offset", Action::SetOffset { node, offset_ns })
+        })?,
+    )?;
+    g.raw_set(
         "on_send",
         lua.create_function(|lua, f: mlua::Function| {
             push_hook(lua, SEND_HOOKS, f)?;
@@ -625,7 +655,8 @@ impl LuaDirector {
             for f in hooks.sequence_values::<mlua::Function>() {
                 let f = f?;
                 let line = f.info().line_defined.unwrap_or(0);
-                let answer: Value = f.call(table.clone()).map_err(|e| mlua::Error::RuntimeError(in_function(&self.file, &f, hook, &e, self.memory())))?;
+                let answer: Value =
+                    f.call(table.clone()).map_err(|e| mlua::Error::RuntimeError(in_function(&self.file, &f, hook, &e, self.memory())))?;
                 match answer {
                     Value::Nil => continue,
                     Value::String(s) if s.to_string_lossy() == "drop" => return Ok(Verdict::Drop),
@@ -719,7 +750,8 @@ impl Director for LuaDirector {
                     }
                 };
                 let f: mlua::Function = entry.raw_get("fn")?;
-                f.call::<()>(t.clone()).map_err(|e| mlua::Error::RuntimeError(in_function(&self.file, &f, "on_observe", &e, self.memory())))?;
+                f.call::<()>(t.clone())
+                    .map_err(|e| mlua::Error::RuntimeError(in_function(&self.file, &f, "on_observe", &e, self.memory())))?;
             }
             Ok(())
         };

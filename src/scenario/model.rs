@@ -343,12 +343,34 @@ pub struct Step {
     pub set_duplicate: Option<Percent>,
     #[serde(default)]
     pub set_latency: Option<Latency>,
+    /// A node's clock drift changes: `{node: 2, ppm: 100}`.
+    #[serde(default)]
+    pub set_drift: Option<SetDrift>,
+    /// A node's clock jumps to a new offset from true time: `{node: 2, offset: +5s}`.
+    #[serde(default)]
+    pub set_offset: Option<SetOffset>,
     /// A line of text for the trace.
     #[serde(default)]
     pub note: Option<String>,
     /// End the run here.
     #[serde(default)]
     pub stop: Option<bool>,
+}
+
+/// `set_drift: {node: 2, ppm: 100}`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetDrift {
+    pub node: NodeId,
+    pub ppm: f64,
+}
+
+/// `set_offset: {node: 2, offset: +5s}`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetOffset {
+    pub node: NodeId,
+    pub offset: SignedDur,
 }
 
 /// A one-way cut: nothing sent from `from` reaches `to`.

@@ -15,12 +15,28 @@ pub enum Action {
     Crash(Vec<NodeId>),
     Recover(Vec<NodeId>),
     Partition(Vec<Vec<NodeId>>),
-    Block { from: Vec<NodeId>, to: Vec<NodeId> },
+    Block {
+        from: Vec<NodeId>,
+        to: Vec<NodeId>,
+    },
     Heal,
-    Command { node: NodeId, command: Command },
+    Command {
+        node: NodeId,
+        command: Command,
+    },
     SetLoss(Percent),
     SetDuplicate(Percent),
     SetLatency(Latency),
+    /// A node's clock starts running at this drift (ppm) from now on.
+    SetDrift {
+        node: NodeId,
+        ppm: f64,
+    },
+    /// A node's clock jumps: from now on it reads true time + `offset_ns`.
+    SetOffset {
+        node: NodeId,
+        offset_ns: i64,
+    },
     Note(String),
     Stop,
 }

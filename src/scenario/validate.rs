@@ -417,6 +417,20 @@ fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&re
     if let Some(l) = step.set_latency {
         actions.push(("set_latency", Some(Action::SetLatency(l))));
     }
+    if let Some(d) = &step.set_drift {
+        c.node(path!["timeline", i, "set_drift", "node"], d.node);
+        if !d.ppm.is_finite() || d.ppm.abs() >= 1e6 {
+            c.fail(
+                path!["timeline", i, "set_drift", "ppm"],
+                format!("drift {} ppm is out of range: expected between -999999 and 999999", d.ppm),
+            );
+        }
+        actions.push(("set_drift", Some(Action::SetDrift { node: d.node, ppm: d.ppm })));
+    }
+    if let Some(o) = &step.set_offset {
+        c.node(path!["timeline", i, "set_offset", "node"], o.node);
+        actions.push(("set_offset", Some(Action::SetOffset { node: o.node, offset_ns: o.offset.0 })));
+    }
     if let Some(t) = &step.note {
         actions.push(("note", Some(Action::Note(t.clone()))));
     }
@@ -433,7 +447,7 @@ fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&re
         0 => {
             c.fail(
                 path!["timeline", i],
-                "this step does nothing: expected one of do (with node), crash, recover, partition, block, heal, set_loss, set_duplicate, set_latency, note, stop",
+                "this step does nothing: expected one of do (with node), crash, recover, partition, block, heal, set_loss, set_duplicate, set_latency, set_drift, set_offset, note, stop",
             );
             None
         }

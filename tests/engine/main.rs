@@ -344,3 +344,17 @@ fn the_event_limit_stops_a_run_and_the_stop_line_counts_live_entries_only() {
     let (_, rec) = run(&p);
     assert!(rec.0.last().expect("stop line").1.contains("time limit reached (2 events left)"), "{:?}", rec.0.last());
 }
+
+#[test]
+fn the_timeline_can_change_a_clock_drift_and_make_it_jump() {
+    let p = plan(
+        "nodes: 1\ntimeline:\n  - {at: 1s, set_drift: {node: 1, ppm: 1000}}\n  - {at: 2s, node: 1, cmd: clock}\n  - {at: 3s, set_offset: {node: 1, offset: -1s}}\n  - {at: 3s, node: 1, cmd: clock}\n",
+    );
+    let (_, rec) = run(&p);
+    let l = lines(&rec);
+    // 1s at the true rate, then 1s at +1000 ppm: 2.001s.
+    assert!(l.iter().any(|l| l.contains("local 2001000000")), "{l:#?}");
+    // After the jump the clock reads true time − 1s.
+    assert!(l.iter().any(|l| l.contains("local 2000000000")), "{l:#?}");
+    assert!(l.iter().any(|l| l.contains("clock of 1 now drifts 1000 ppm")) && l.iter().any(|l| l.contains("clock of 1 jumps to -1s")));
+}

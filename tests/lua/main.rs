@@ -132,7 +132,11 @@ fn the_sandbox_keeps_files_processes_modules_and_bytecode_out() {
 #[test]
 fn limits_stop_endless_loops_and_memory_bombs_with_the_script_line() {
     rejected("loop", &format!("{HEAD}at('1ms', function()\n  while true do end\nend)\n"), &["s.lua:3:", "instruction budget"]);
-    rejected("small-budget", &format!("{HEAD}limits {{ instructions = 50000 }}\nfor i = 1, 1e7 do end\n"), &["s.lua:3:", "50000 instructions"]);
+    rejected(
+        "small-budget",
+        &format!("{HEAD}limits {{ instructions = 50000 }}\nfor i = 1, 1e7 do end\n"),
+        &["s.lua:3:", "50000 instructions"],
+    );
     rejected(
         "memory",
         &format!("{HEAD}at('1ms', function()\n  local t = {{}}\n  for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end\nend)\n"),
@@ -143,12 +147,36 @@ fn limits_stop_endless_loops_and_memory_bombs_with_the_script_line() {
 #[test]
 fn lua_errors_are_located_and_exit_2() {
     rejected("syntax", "scenario { name = 'x', algorithm = 'election.ring', nodes = 3\n", &["s.lua:2:", "'}' expected"]);
-    rejected("runtime-in-hook", &format!("{HEAD}on_send(function(m) local x = nil; return x.field end)\nat('1ms', function() start_election(1) end)\n"), &["s.lua:2:", "attempt to index"]);
-    rejected("bad-return", &format!("{HEAD}on_send(function(m) return 42 end)\nat('1ms', function() start_election(1) end)\n"), &["s.lua:2:", "returned integer"]);
-    rejected("unknown-command", &format!("{HEAD}at('1ms', function() sync(1) end)\n"), &["s.lua:2:", "\"sync\" is not defined", "start_election, detect_failure"]);
-    rejected("bad-node", &format!("{HEAD}at('1ms', function() crash(9) end)\n"), &["s.lua:2:", "node 9 is not in this scenario; nodes are 1..3"]);
-    rejected("bad-field", "scenario { name = 'x', algorithm = 'election.ring', nodes = 3, crsh = 1 }\n", &["s.lua:1:", "unknown field \"crsh\""]);
-    rejected("bad-algorithm", "scenario { name = 'x', algorithm = 'election.rng', nodes = 3 }\n", &["s.lua:1:", "unknown algorithm \"election.rng\""]);
+    rejected(
+        "runtime-in-hook",
+        &format!("{HEAD}on_send(function(m) local x = nil; return x.field end)\nat('1ms', function() start_election(1) end)\n"),
+        &["s.lua:2:", "attempt to index"],
+    );
+    rejected(
+        "bad-return",
+        &format!("{HEAD}on_send(function(m) return 42 end)\nat('1ms', function() start_election(1) end)\n"),
+        &["s.lua:2:", "returned integer"],
+    );
+    rejected(
+        "unknown-command",
+        &format!("{HEAD}at('1ms', function() sync(1) end)\n"),
+        &["s.lua:2:", "\"sync\" is not defined", "start_election, detect_failure"],
+    );
+    rejected(
+        "bad-node",
+        &format!("{HEAD}at('1ms', function() crash(9) end)\n"),
+        &["s.lua:2:", "node 9 is not in this scenario; nodes are 1..3"],
+    );
+    rejected(
+        "bad-field",
+        "scenario { name = 'x', algorithm = 'election.ring', nodes = 3, crsh = 1 }\n",
+        &["s.lua:1:", "unknown field \"crsh\""],
+    );
+    rejected(
+        "bad-algorithm",
+        "scenario { name = 'x', algorithm = 'election.rng', nodes = 3 }\n",
+        &["s.lua:1:", "unknown algorithm \"election.rng\""],
+    );
     rejected("no-scenario", "at('1ms', function() end)\n", &["no scenario { … }"]);
     rejected("past", &format!("{HEAD}at('5ms', function() at('1ms', function() end) end)\n"), &["s.lua:2:", "that time has passed"]);
     rejected("top-level-act", &format!("{HEAD}crash(1)\n"), &["s.lua:2:", "inside at()"]);
