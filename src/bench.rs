@@ -106,6 +106,8 @@ pub fn ring_plan(n: u32, order: Order) -> Result<Plan, BenchError> {
         duplicate: Percent(0.0),
         links: Vec::new(),
         clocks: BTreeMap::new(),
+        adjust: Default::default(),
+        slew_ppm: 500.0,
         params: serde_yaml::Value::Null,
         // No horizon: every run ends when the election is over.
         until: Nanos::MAX,

@@ -55,6 +55,11 @@ pub enum Observation {
     EnterCs,
     /// The node leaves the critical section.
     ExitCs,
+    /// The node's clock read this (local ns) when the scenario asked
+    /// (`show_clocks`).
+    Clock(i64),
+    /// The node corrected its clock by `delta` ns; it read `before`.
+    ClockAdjusted { before: i64, delta: i64 },
     /// Free text from an algorithm.
     Note(String),
 }
@@ -70,6 +75,8 @@ impl Observation {
             Observation::Request(_) => "request",
             Observation::EnterCs => "enter",
             Observation::ExitCs => "exit",
+            Observation::Clock(_) => "clock",
+            Observation::ClockAdjusted { .. } => "adjust",
             Observation::Note(_) => "note",
         }
     }
@@ -86,6 +93,14 @@ impl Observation {
             Observation::Request(None) => write!(f, "Site {node} requests the critical section"),
             Observation::EnterCs => write!(f, "Site {node} enters critical section."),
             Observation::ExitCs => write!(f, "Site {node} releases critical section."),
+            Observation::Clock(t) => write!(f, "Node{node} clock: {}", crate::scenario::units::format_clock(*t)),
+            Observation::ClockAdjusted { before, delta } => write!(
+                f,
+                "Node{node} clock: {} -> {} (adjusted by {})",
+                crate::scenario::units::format_clock(*before),
+                crate::scenario::units::format_clock(before + delta),
+                crate::scenario::units::SignedDur(*delta)
+            ),
             Observation::Note(t) => f.write_str(t),
         }
     }
@@ -114,6 +129,8 @@ pub enum Effect<P: Process> {
     Send(NodeId, P::Msg),
     Broadcast(P::Msg),
     SetTimer(P::Timer, Nanos),
+    /// Correct the node's clock by this many ns (step or slew, as the scenario says).
+    AdjustClock(i64),
     CancelTimer(P::Timer),
     Observe(Observation),
 }
@@ -166,13 +183,7 @@ pub struct Ctx<'a, P: Process> {
 
 impl<'a, P: Process> Ctx<'a, P> {
     /// Builds a context by hand: for unit tests of a process without a runner.
-    pub fn detached(
-        id: NodeId,
-        local_now: i64,
-        nodes: &'a [NodeId],
-        rng: &'a mut NodeRng,
-        effects: &'a mut Vec<Effect<P>>,
-    ) -> Self {
+    pub fn detached(id: NodeId, local_now: i64, nodes: &'a [NodeId], rng: &'a mut NodeRng, effects: &'a mut Vec<Effect<P>>) -> Self {
         Ctx { id, local_now, nodes, rng, effects }
     }
 
@@ -209,6 +220,12 @@ impl<'a, P: Process> Ctx<'a, P> {
     /// Cancels a pending timer equal to `timer` (no effect if none is pending).
     pub fn cancel_timer(&mut self, timer: P::Timer) {
         self.effects.push(Effect::CancelTimer(timer));
+    }
+    /// Corrects this node's clock by `delta` ns: a jump (`clocks.adjust:
+    /// step`, the default) or a bounded slew that never goes backwards
+    /// (`clocks.adjust: slew`). The runner reports it as `ClockAdjusted`.
+    pub fn adjust_clock(&mut self, delta: i64) {
+        self.effects.push(Effect::AdjustClock(delta));
     }
     /// Reports a fact for the trace and the checkers.
     pub fn emit(&mut self, obs: Observation) {

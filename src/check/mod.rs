@@ -20,6 +20,8 @@ pub struct EndState<'a> {
     pub nodes: &'a [NodeId],
     pub alive: &'a [bool],
     pub time: Nanos,
+    /// Every node's local clock at the end, in node order.
+    pub clocks: &'a [i64],
 }
 
 impl EndState<'_> {

@@ -213,6 +213,13 @@ impl<'p, P: Process> Runner<'p, P> {
                 list.push((timer, id));
                 self.queue.push(self.now + delay, Ev::Timer { node: i, id });
             }
+            Effect::AdjustClock(delta) => {
+                let iu = i as usize;
+                let before = self.clocks[iu].local(self.now);
+                self.clocks[iu].adjust(self.now, delta, self.plan.adjust, self.plan.slew_ppm);
+                let obs = Observation::ClockAdjusted { before, delta };
+                self.perform(sink, i, Effect::Observe(obs));
+            }
             Effect::CancelTimer(timer) => self.timers[i as usize].retain(|(t, _)| *t != timer),
             Effect::Observe(obs) => {
                 self.stats.observations.add(obs.tag());
@@ -407,7 +414,8 @@ impl<'p, P: Process> Runner<'p, P> {
             })
             .count();
         self.trace(sink, TraceEvent::Stop { reason: stop, pending });
-        let end = EndState { nodes: &self.ids, alive: &self.alive, time: self.now };
+        let clocks: Vec<i64> = self.clocks.iter().map(|c| c.local(self.now)).collect();
+        let end = EndState { nodes: &self.ids, alive: &self.alive, time: self.now, clocks: &clocks };
         let mut results = Vec::new();
         for c in self.checkers.iter_mut() {
             results.extend(c.finish(&end, &self.plan.expect));
@@ -545,6 +553,17 @@ impl<'p, P: Process> Runner<'p, P> {
                 self.net.default.latency = *l;
                 let change = format!("latency {l}");
                 self.trace(sink, TraceEvent::Network { change: &change });
+            }
+            Action::ShowClocks(heading) => {
+                self.trace(sink, TraceEvent::Note { text: heading });
+                for k in 0..self.ids.len() {
+                    if self.alive[k] {
+                        let obs = Observation::Clock(self.clocks[k].local(self.now));
+                        let node = self.ids[k];
+                        self.stats.observations.add(obs.tag());
+                        self.trace(sink, TraceEvent::Observe { node, obs: &obs });
+                    }
+                }
             }
             Action::SetDrift { node, ppm } => {
                 let Some(i) = self.idx(*node) else { return false };

@@ -443,6 +443,12 @@ fn install(lua: &Lua, seed: u64) -> LResult<()> {
         })?,
     )?;
     g.raw_set(
+        "show_clocks",
+        lua.create_function(|lua, heading: Option<String>| {
+            act(lua, "show_clocks", Action::ShowClocks(heading.unwrap_or_else(|| "Clocks:".into())))
+        })?,
+    )?;
+    g.raw_set(
         "set_drift",
         lua.create_function(|lua, (n, ppm): (Value, f64)| {
             let node = node(lua, &n, "set_drift")?;

@@ -182,6 +182,13 @@ pub struct ClocksSpec {
     /// Initial offset of a node's clock from true time, e.g. `{1: +10s, 2: -5s}`.
     #[serde(default, deserialize_with = "unique_keys")]
     pub offsets: BTreeMap<NodeId, SignedDur>,
+    /// How a node's clock takes a correction: `step` (jump, the default) or
+    /// `slew` (bounded rate, never backwards).
+    #[serde(default)]
+    pub adjust: crate::engine::clock::AdjustMode,
+    /// The slewing rate in ppm (default 500, as NTP's limit).
+    #[serde(default)]
+    pub slew_ppm: Option<f64>,
     /// Drift in parts per million, e.g. `{1: 50, 3: -20}`.
     #[serde(default, deserialize_with = "unique_keys")]
     pub drift_ppm: BTreeMap<NodeId, f64>,
@@ -343,6 +350,9 @@ pub struct Step {
     pub set_duplicate: Option<Percent>,
     #[serde(default)]
     pub set_latency: Option<Latency>,
+    /// Print every node's clock, under this heading (`"Before:"`).
+    #[serde(default)]
+    pub show_clocks: Option<String>,
     /// A node's clock drift changes: `{node: 2, ppm: 100}`.
     #[serde(default)]
     pub set_drift: Option<SetDrift>,

@@ -27,6 +27,8 @@ pub enum Action {
     SetLoss(Percent),
     SetDuplicate(Percent),
     SetLatency(Latency),
+    /// Print every node's clock under a heading.
+    ShowClocks(String),
     /// A node's clock starts running at this drift (ppm) from now on.
     SetDrift {
         node: NodeId,
@@ -60,6 +62,9 @@ pub struct Plan {
     pub duplicate: Percent,
     pub links: Vec<LinkSpec>,
     pub clocks: BTreeMap<NodeId, ClockSpec>,
+    /// How clocks take corrections, and the slewing rate in ppm.
+    pub adjust: crate::engine::clock::AdjustMode,
+    pub slew_ppm: f64,
     pub params: serde_yaml::Value,
     pub until: Nanos,
     pub timeline: Vec<(Nanos, Action)>,

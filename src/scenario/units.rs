@@ -47,6 +47,13 @@ pub fn parse_signed(text: &str) -> Result<i64, String> {
     Ok(ns.round() as i64)
 }
 
+/// A clock reading in seconds with microseconds: `10.000123s`, `-4.999877s`.
+pub fn format_clock(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let a = ns.unsigned_abs();
+    format!("{sign}{}.{:06}s", a / 1_000_000_000, (a % 1_000_000_000) / 1000)
+}
+
 /// Formats nanoseconds in the largest unit that keeps the value short and exact.
 pub fn format_ns(ns: i64) -> String {
     let sign = if ns < 0 { "-" } else { "" };

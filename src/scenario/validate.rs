@@ -233,6 +233,8 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
             duplicate: s.network.duplicate,
             links: s.network.links.clone(),
             clocks,
+            adjust: s.clocks.adjust,
+            slew_ppm: s.clocks.slew_ppm.unwrap_or(500.0),
             params: s.params.clone(),
             until: s.until.map_or(DEFAULT_UNTIL, |d| d.0),
             timeline,
@@ -417,6 +419,9 @@ fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&re
     if let Some(l) = step.set_latency {
         actions.push(("set_latency", Some(Action::SetLatency(l))));
     }
+    if let Some(h) = &step.show_clocks {
+        actions.push(("show_clocks", Some(Action::ShowClocks(h.clone()))));
+    }
     if let Some(d) = &step.set_drift {
         c.node(path!["timeline", i, "set_drift", "node"], d.node);
         if !d.ppm.is_finite() || d.ppm.abs() >= 1e6 {
@@ -447,7 +452,7 @@ fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&re
         0 => {
             c.fail(
                 path!["timeline", i],
-                "this step does nothing: expected one of do (with node), crash, recover, partition, block, heal, set_loss, set_duplicate, set_latency, set_drift, set_offset, note, stop",
+                "this step does nothing: expected one of do (with node), crash, recover, partition, block, heal, set_loss, set_duplicate, set_latency, set_drift, set_offset, show_clocks, note, stop",
             );
             None
         }
