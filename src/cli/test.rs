@@ -60,13 +60,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         match &stored {
             None if args.accept => write = true,
             None => problems.push(format!("no snapshot at {} (run `distlab test --accept` to write it)", snap_path.display())),
+            Some(old) if snapshot::normalize(old) == snapshot::normalize(&actual) => {}
+            Some(_) if args.accept => write = true,
             Some(old) => {
                 if let Some(d) = snapshot::diff(old, &actual, &snap_path.display().to_string()) {
-                    if args.accept {
-                        write = true;
-                    } else {
-                        problems.push(format!("trace differs from {}:\n{d}", snap_path.display()));
-                    }
+                    problems.push(format!("trace differs from {}:\n{d}", snap_path.display()));
                 }
             }
         }
