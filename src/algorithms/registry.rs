@@ -8,6 +8,7 @@ use crate::engine::{RunError, RunOptions, run_plan};
 use crate::process::Process;
 use crate::report::RunReport;
 use crate::scenario::Plan;
+use crate::trace::pictures::{Picture, picture_plan};
 
 use super::{election, mutex};
 
@@ -28,6 +29,9 @@ pub struct ParamSpec {
 
 pub type RunFn = fn(&Plan, &RunOptions, &mut dyn Write) -> Result<RunReport, RunError>;
 
+/// Runs a plan and renders it as a picture (SVG, Mermaid, ShiViz, HTML).
+pub type PictureFn = fn(&Plan, &RunOptions, Picture) -> Result<(String, RunReport), RunError>;
+
 /// One runnable algorithm.
 pub struct Algorithm {
     pub name: &'static str,
@@ -39,6 +43,7 @@ pub struct Algorithm {
     pub params: &'static [ParamSpec],
     pub validate_params: fn(&serde_yaml::Value) -> Result<(), String>,
     pub run: RunFn,
+    pub picture: PictureFn,
 }
 
 impl std::fmt::Debug for Algorithm {
@@ -66,6 +71,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         params: election::RING_PARAMS,
         validate_params: validate_params::<election::ring::RingNode>,
         run: run_plan::<election::ring::RingNode>,
+        picture: picture_plan::<election::ring::RingNode>,
     },
     Algorithm {
         name: "election.bully",
@@ -77,6 +83,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         params: election::BULLY_PARAMS,
         validate_params: validate_params::<election::bully::BullyNode>,
         run: run_plan::<election::bully::BullyNode>,
+        picture: picture_plan::<election::bully::BullyNode>,
     },
     Algorithm {
         name: "mutex.central",
@@ -88,6 +95,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         params: mutex::central::PARAMS,
         validate_params: validate_params::<mutex::central::CentralNode>,
         run: run_plan::<mutex::central::CentralNode>,
+        picture: picture_plan::<mutex::central::CentralNode>,
     },
     Algorithm {
         name: "mutex.lamport",
@@ -99,6 +107,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         params: mutex::lamport::PARAMS,
         validate_params: validate_params::<mutex::lamport::LamportNode>,
         run: run_plan::<mutex::lamport::LamportNode>,
+        picture: picture_plan::<mutex::lamport::LamportNode>,
     },
     Algorithm {
         name: "mutex.ricart-agrawala",
@@ -110,6 +119,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         params: mutex::ricart_agrawala::PARAMS,
         validate_params: validate_params::<mutex::ricart_agrawala::RaNode>,
         run: run_plan::<mutex::ricart_agrawala::RaNode>,
+        picture: picture_plan::<mutex::ricart_agrawala::RaNode>,
     },
     Algorithm {
         name: "mutex.suzuki-kasami",
@@ -121,6 +131,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         params: mutex::suzuki_kasami::PARAMS,
         validate_params: validate_params::<mutex::suzuki_kasami::SkNode>,
         run: run_plan::<mutex::suzuki_kasami::SkNode>,
+        picture: picture_plan::<mutex::suzuki_kasami::SkNode>,
     },
     Algorithm {
         name: "mutex.raymond",
@@ -132,6 +143,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         params: mutex::raymond::PARAMS,
         validate_params: validate_params::<mutex::raymond::RaymondNode>,
         run: run_plan::<mutex::raymond::RaymondNode>,
+        picture: picture_plan::<mutex::raymond::RaymondNode>,
     },
     Algorithm {
         name: "mutex.maekawa",
@@ -143,6 +155,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         params: mutex::maekawa::PARAMS,
         validate_params: validate_params::<mutex::maekawa::MaekawaNode>,
         run: run_plan::<mutex::maekawa::MaekawaNode>,
+        picture: picture_plan::<mutex::maekawa::MaekawaNode>,
     },
 ];
 

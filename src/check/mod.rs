@@ -11,6 +11,7 @@ pub mod mutex;
 
 use serde::Serialize;
 
+use crate::engine::stats::Stats;
 use crate::process::{Nanos, NodeId, Process};
 use crate::scenario::model::Expect;
 use crate::trace::event::TraceEvent;
@@ -22,6 +23,8 @@ pub struct EndState<'a> {
     pub time: Nanos,
     /// Every node's local clock at the end, in node order.
     pub clocks: &'a [i64],
+    /// The runner's counters (messages sent by kind, drops, timers …).
+    pub stats: &'a Stats,
 }
 
 impl EndState<'_> {
@@ -64,8 +67,19 @@ impl CheckResult {
 
 /// A named invariant over a run of process type `P`.
 pub trait Checker<P: Process> {
-    /// Sees every trace event; `index` counts events from 0.
+    /// Sees every trace event (or, when [`Checker::wants_messages`] is false,
+    /// every event but the message and timer events); `index` counts all
+    /// events from 0 either way.
     fn on_event(&mut self, index: u64, time: Nanos, ev: &TraceEvent<'_, P>);
+    /// Whether the checker needs the message and timer events: `Send`,
+    /// `Deliver`, `Drop`, `Duplicate` and `Timer`, the bulk of a trace. A
+    /// checker that reads only observations, crashes, recoveries and the other
+    /// timeline events returns false, and the runner then skips its
+    /// `on_event` call for those (asked once, when the run starts). The
+    /// per-kind message counts are in [`EndState::stats`].
+    fn wants_messages(&self) -> bool {
+        true
+    }
     /// Judges the end state; may also answer expectations of its family.
     fn finish(&mut self, end: &EndState<'_>, expect: &Expect) -> Vec<CheckResult>;
     /// Figures for the summary (name, value), read after `finish`.

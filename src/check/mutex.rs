@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::{At, CheckResult, Checker, EndState};
-use crate::process::{Message, Nanos, NodeId, Observation, Process};
+use crate::process::{Nanos, NodeId, Observation, Process};
 use crate::scenario::model::Expect;
 use crate::scenario::units::Dur;
 use crate::trace::event::TraceEvent;
@@ -35,6 +35,7 @@ pub struct MutexChecker {
     sync_delay: Vec<Nanos>,
     /// Time of the last exit while another request was waiting.
     exit_waiting: Option<Nanos>,
+    /// Messages sent by kind, from the runner's counters (filled in by `finish`).
     sent: BTreeMap<&'static str, u64>,
     /// Nodes that crashed inside the critical section (or holding its permission).
     crashed_inside: Vec<NodeId>,
@@ -64,7 +65,6 @@ impl<P: Process> Checker<P> for MutexChecker {
     fn on_event(&mut self, index: u64, time: Nanos, ev: &TraceEvent<'_, P>) {
         let at = At { event: index, time };
         match ev {
-            TraceEvent::Send { msg, .. } => *self.sent.entry(msg.kind()).or_default() += 1,
             TraceEvent::Observe { node, obs: Observation::Request(ts) } => {
                 self.pending.entry(*node).or_default().push_back((time, *ts));
             }
@@ -119,7 +119,12 @@ impl<P: Process> Checker<P> for MutexChecker {
         }
     }
 
+    fn wants_messages(&self) -> bool {
+        false
+    }
+
     fn finish(&mut self, end: &EndState<'_>, expect: &Expect) -> Vec<CheckResult> {
+        self.sent = end.stats.sent.0.iter().copied().collect();
         let entries = self.order.len() as u64;
         let mut out = Vec::new();
         out.push(match &self.unsafe_at {
@@ -139,7 +144,10 @@ impl<P: Process> Checker<P> for MutexChecker {
             let mut detail = format!("never granted: {}", starving.join(", "));
             if !self.crashed_inside.is_empty() {
                 let c: Vec<String> = self.crashed_inside.iter().map(|n| n.to_string()).collect();
-                detail.push_str(&format!("; {} crashed inside the critical section, which this algorithm does not recover from", c.join(", ")));
+                detail.push_str(&format!(
+                    "; {} crashed inside the critical section, which this algorithm does not recover from",
+                    c.join(", ")
+                ));
             }
             CheckResult::new("liveness", false, detail)
         });

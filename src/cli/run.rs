@@ -1,24 +1,86 @@
-//! `distlab run`: load each scenario, run it, print trace, summary and checks.
+//! `distlab run`: load each scenario, run it, print trace, summary and checks,
+//! or draw it (`--format svg|mermaid|shiviz|html`, `--out FILE`, `--html FILE`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::Args;
-use distlab::engine::{Format, Limits, RunOptions};
+use clap::{Args, ValueEnum};
+use distlab::engine::{Format, Limits, RunError, RunOptions};
+use distlab::report::RunReport;
+use distlab::scenario::Plan;
+use distlab::trace::pictures::Picture;
 
 use crate::Outcome;
 
+/// What `distlab run` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutFormat {
+    /// Fixed-column text trace, then the summary (what snapshots hold).
+    Text,
+    /// One JSON object per event, then one summary object.
+    Jsonl,
+    /// No trace: the summary only.
+    Quiet,
+    /// A self-contained SVG space-time diagram.
+    Svg,
+    /// A Mermaid sequenceDiagram (GitHub and mdBook render it).
+    Mermaid,
+    /// A ShiViz log with vector clocks.
+    Shiviz,
+    /// One self-contained HTML page: the diagram, the checks, the summary.
+    Html,
+}
+
+impl OutFormat {
+    fn from_extension(path: &Path) -> Option<OutFormat> {
+        match path.extension()?.to_str()? {
+            "txt" | "trace" => Some(OutFormat::Text),
+            "jsonl" | "json" => Some(OutFormat::Jsonl),
+            "svg" => Some(OutFormat::Svg),
+            "mmd" | "mermaid" => Some(OutFormat::Mermaid),
+            "shiviz" | "log" => Some(OutFormat::Shiviz),
+            "html" | "htm" => Some(OutFormat::Html),
+            _ => None,
+        }
+    }
+
+    fn picture(self) -> Option<Picture> {
+        match self {
+            OutFormat::Svg => Some(Picture::Svg),
+            OutFormat::Mermaid => Some(Picture::Mermaid),
+            OutFormat::Shiviz => Some(Picture::Shiviz),
+            OutFormat::Html => Some(Picture::Html),
+            _ => None,
+        }
+    }
+
+    fn engine(self) -> Format {
+        match self {
+            OutFormat::Jsonl => Format::Jsonl,
+            OutFormat::Quiet => Format::Quiet,
+            _ => Format::Text,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct RunArgs {
-    /// Scenario files (.yaml).
+    /// Scenario files (.yaml, .lua).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Use this seed instead of the scenario's.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// How to print the trace.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// What to write: a trace, or a picture of the run (default: text, or
+    /// what the --out file's extension says: .svg, .mmd, .shiviz, .html, .jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormat>,
+    /// Write to this file instead of the terminal (one scenario only).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also write an HTML report (diagram, checks, summary) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Print no trace, only the summary and checks (same as --format quiet).
     #[arg(long, short)]
     pub quiet: bool,
@@ -28,10 +90,31 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
-    let format = if args.quiet { Format::Quiet } else { args.format };
-    let opts = RunOptions { format, limits: Limits { max_events: args.max_events } };
+    if (args.out.is_some() || args.html.is_some()) && args.files.len() > 1 {
+        eprintln!("distlab run: --out and --html write one scenario's output: give one FILE");
+        return Ok(Outcome::BadInput);
+    }
+    let format = match (args.quiet, args.format, &args.out) {
+        (true, _, _) => OutFormat::Quiet,
+        (false, Some(f), _) => f,
+        (false, None, Some(out)) => match OutFormat::from_extension(out) {
+            Some(f) => f,
+            None => {
+                eprintln!("distlab run: cannot tell the format from {}: add --format (text, jsonl, svg, mermaid, shiviz, html)", out.display());
+                return Ok(Outcome::BadInput);
+            }
+        },
+        (false, None, None) => OutFormat::Text,
+    };
+    let limits = Limits { max_events: args.max_events };
+    let opts = RunOptions { format: format.engine(), limits };
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?,
+        )),
+        None => Box::new(stdout.lock()),
+    };
     let mut outcome = Outcome::Ok;
     for (i, file) in args.files.iter().enumerate() {
         let mut plan = match distlab::scenario::load(file) {
@@ -46,12 +129,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         if let Some(seed) = args.seed {
             plan.seed = seed;
         }
-        if i > 0 && format != Format::Jsonl {
+        if i > 0 && format != OutFormat::Jsonl && format.picture().is_none() {
             writeln!(out)?;
         }
-        let report = match (plan.algorithm.run)(&plan, &opts, &mut out) {
+        let result = match format.picture() {
+            Some(picture) => draw(&plan, &opts, picture, &mut out),
+            None => (plan.algorithm.run)(&plan, &opts, &mut out),
+        };
+        let report = match result {
             Ok(r) => r,
-            Err(distlab::engine::RunError::Script(e)) => {
+            Err(RunError::Script(e)) => {
                 out.flush()?;
                 eprintln!("{e}");
                 outcome = Outcome::BadInput;
@@ -59,9 +146,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(path) = &args.html {
+            let (page, _) = (plan.algorithm.picture)(&plan, &RunOptions { format: Format::Quiet, limits }, Picture::Html)?;
+            std::fs::write(path, page).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+        }
         if !report.passed() && matches!(outcome, Outcome::Ok) {
             outcome = Outcome::Failed;
         }
     }
+    out.flush()?;
     Ok(outcome)
+}
+
+fn draw(plan: &Plan, opts: &RunOptions, picture: Picture, out: &mut dyn Write) -> Result<RunReport, RunError> {
+    let (text, report) = (plan.algorithm.picture)(plan, opts, picture)?;
+    out.write_all(text.as_bytes())?;
+    Ok(report)
 }

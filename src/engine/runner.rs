@@ -12,7 +12,7 @@ use rand_chacha::rand_core::SeedableRng;
 
 use super::clock::Clock;
 use super::network::{DropReason, Fate, LinkOverride, LinkParams, Network};
-use super::queue::{Ev, Queue};
+use super::queue::{Due, Ev, Queue};
 use super::script::{Director, MsgView, ObsView, ScriptOut, Verdict};
 use super::stats::Stats;
 use crate::check::{CheckResult, Checker, EndState};
@@ -40,19 +40,21 @@ pub struct Runner<'p, P: Process> {
     index: Vec<u32>,
     procs: Vec<P>,
     alive: Vec<bool>,
-    timers: Vec<Vec<(P::Timer, u64)>>,
     rngs: Vec<NodeRng>,
     clocks: Vec<Clock>,
     net: Network,
     rng: ChaCha8Rng,
     queue: Queue<P>,
-    timer_ids: u64,
     now: Nanos,
     effects: Vec<Effect<P>>,
     pub stats: Stats,
     /// Figures the checkers report for the summary, filled in by `run`.
     pub metrics: Vec<(String, String)>,
     checkers: Vec<Box<dyn Checker<P>>>,
+    /// The checkers that want message and timer events (`Checker::wants_messages`).
+    msg_checkers: Vec<usize>,
+    /// Whether the sink wants events at all (`TraceSink::wants_events`).
+    sink_on: bool,
     trace_index: u64,
     limits: Limits,
     /// The scenario's script, if it has one, and what it asked for that is
@@ -128,18 +130,17 @@ impl<'p, P: Process> Runner<'p, P> {
             index,
             procs,
             alive: vec![true; n],
-            timers: (0..n).map(|_| Vec::new()).collect(),
             clocks,
             net: Network::new(n, default, links),
             rng: ChaCha8Rng::seed_from_u64(plan.seed),
-            // Deliveries and Ack-style timeouts stay in the near heap.
-            queue: Queue::with_window(max_latency.saturating_add(1_000_000).saturating_mul(8)),
-            timer_ids: 0,
+            queue: Queue::new(n),
             now: 0,
             effects: Vec::new(),
             stats: Stats::default(),
             metrics: Vec::new(),
+            msg_checkers: (0..checkers.len()).filter(|&k| checkers[k].wants_messages()).collect(),
             checkers,
+            sink_on: true,
             trace_index: 0,
             limits,
             director: None,
@@ -161,7 +162,22 @@ impl<'p, P: Process> Runner<'p, P> {
         for c in self.checkers.iter_mut() {
             c.on_event(self.trace_index, self.now, &ev);
         }
-        sink.event(self.now, &ev);
+        if self.sink_on {
+            sink.event(self.now, &ev);
+        }
+        self.trace_index += 1;
+    }
+
+    /// [`Self::trace`] for a message or timer event: only the checkers that
+    /// want those see it.
+    #[inline]
+    fn trace_msg(&mut self, sink: &mut dyn TraceSink<P>, ev: TraceEvent<'_, P>) {
+        for k in 0..self.msg_checkers.len() {
+            self.checkers[self.msg_checkers[k]].on_event(self.trace_index, self.now, &ev);
+        }
+        if self.sink_on {
+            sink.event(self.now, &ev);
+        }
         self.trace_index += 1;
     }
 
@@ -206,12 +222,7 @@ impl<'p, P: Process> Runner<'p, P> {
             Effect::SetTimer(timer, after) => {
                 let iu = i as usize;
                 let delay = self.clocks[iu].true_delay(after);
-                let list = &mut self.timers[iu];
-                list.retain(|(t, _)| *t != timer);
-                let id = self.timer_ids;
-                self.timer_ids += 1;
-                list.push((timer, id));
-                self.queue.push(self.now + delay, Ev::Timer { node: i, id });
+                self.queue.set_timer(i, timer, self.now + delay, delay);
             }
             Effect::AdjustClock(delta) => {
                 let iu = i as usize;
@@ -220,7 +231,7 @@ impl<'p, P: Process> Runner<'p, P> {
                 let obs = Observation::ClockAdjusted { before, delta };
                 self.perform(sink, i, Effect::Observe(obs));
             }
-            Effect::CancelTimer(timer) => self.timers[i as usize].retain(|(t, _)| *t != timer),
+            Effect::CancelTimer(timer) => self.queue.cancel_timer(i, &timer),
             Effect::Observe(obs) => {
                 self.stats.observations.add(obs.tag());
                 let node = self.ids[i as usize];
@@ -235,18 +246,18 @@ impl<'p, P: Process> Runner<'p, P> {
     fn transmit(&mut self, sink: &mut dyn TraceSink<P>, i: u32, j: u32, msg: P::Msg) {
         self.stats.sent.add(msg.kind());
         let (from, to) = (self.ids[i as usize], self.ids[j as usize]);
-        self.trace(sink, TraceEvent::Send { from, to, msg: &msg });
+        self.trace_msg(sink, TraceEvent::Send { from, to, msg: &msg });
         let verdict =
             if self.director.as_ref().is_some_and(|d| d.wants_sends()) { self.message_hook(true, from, to, &msg) } else { Verdict::Pass };
         if verdict == Verdict::Drop {
             self.stats.dropped(DropReason::Script);
-            self.trace(sink, TraceEvent::Drop { from, to, msg: &msg, reason: DropReason::Script });
+            self.trace_msg(sink, TraceEvent::Drop { from, to, msg: &msg, reason: DropReason::Script });
             return;
         }
         match self.net.transmit(&mut self.rng, i, j) {
             Fate::Dropped(reason) => {
                 self.stats.dropped(reason);
-                self.trace(sink, TraceEvent::Drop { from, to, msg: &msg, reason });
+                self.trace_msg(sink, TraceEvent::Drop { from, to, msg: &msg, reason });
             }
             Fate::Delivered { mut delay, mut duplicate } => {
                 match verdict {
@@ -260,7 +271,7 @@ impl<'p, P: Process> Runner<'p, P> {
                     }
                     Some(d2) => {
                         self.stats.duplicated += 1;
-                        self.trace(sink, TraceEvent::Duplicate { from, to, msg: &msg });
+                        self.trace_msg(sink, TraceEvent::Duplicate { from, to, msg: &msg });
                         self.queue.push(self.now + delay, Ev::Deliver { from: i, to: j, msg: msg.clone() });
                         self.queue.push(self.now + d2, Ev::Deliver { from: i, to: j, msg });
                     }
@@ -271,6 +282,7 @@ impl<'p, P: Process> Runner<'p, P> {
 
     /// Runs the scenario to its end and returns the check results.
     pub fn run(&mut self, sink: &mut dyn TraceSink<P>) -> Vec<CheckResult> {
+        self.sink_on = sink.wants_events();
         for (k, _) in self.plan.timeline.iter().enumerate() {
             let at = self.plan.timeline[k].0;
             self.queue.push(at, Ev::Step(k as u32));
@@ -293,32 +305,44 @@ impl<'p, P: Process> Runner<'p, P> {
             if stopped_early {
                 break StopReason::Stopped;
             }
-            let Some(entry) = self.queue.pop() else { break StopReason::Quiescent };
-            if let Ev::Timer { node, id } = entry.ev
-                && !self.timers[node as usize].iter().any(|(_, k)| *k == id)
-            {
-                continue; // cancelled, replaced, or cleared by a crash
-            }
-            if entry.time > until {
-                self.queue.push(entry.time, entry.ev);
+            // Cancelled, replaced and cleared timers never come out of the queue.
+            let Some(time) = self.queue.peek_time() else { break StopReason::Quiescent };
+            if time > until {
                 self.now = until;
                 break StopReason::Horizon;
             }
             if self.stats.events >= self.limits.max_events {
-                self.queue.push(entry.time, entry.ev);
                 break StopReason::EventLimit;
             }
-            self.now = entry.time;
-            match entry.ev {
+            let Some((time, due)) = self.queue.pop() else { break StopReason::Quiescent };
+            self.now = time;
+            let ev = match due {
+                Due::Ev(ev) => ev,
+                Due::Timer { node, timer } => {
+                    self.stats.events += 1;
+                    self.stats.timers += 1;
+                    let n = self.ids[node as usize];
+                    self.trace_msg(sink, TraceEvent::Timer { node: n, timer: &timer });
+                    self.dispatch(sink, node, |p, ctx| p.on_timer(ctx, timer));
+                    if self.script_error.is_some() {
+                        break StopReason::ScriptError;
+                    }
+                    if self.perform_script(sink) {
+                        break StopReason::Stopped;
+                    }
+                    continue;
+                }
+            };
+            match ev {
                 Ev::Deliver { from, to, msg } => {
                     self.stats.events += 1;
                     let (f, t) = (self.ids[from as usize], self.ids[to as usize]);
                     if !self.alive[to as usize] {
                         self.stats.dropped(DropReason::ReceiverDown);
-                        self.trace(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
+                        self.trace_msg(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
                     } else if !self.net.can_reach(from, to) {
                         self.stats.dropped(DropReason::Partition);
-                        self.trace(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::Partition });
+                        self.trace_msg(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::Partition });
                     } else {
                         let verdict = if self.director.as_ref().is_some_and(|d| d.wants_deliveries()) {
                             self.message_hook(false, f, t, &msg)
@@ -328,7 +352,7 @@ impl<'p, P: Process> Runner<'p, P> {
                         match verdict {
                             Verdict::Drop => {
                                 self.stats.dropped(DropReason::Script);
-                                self.trace(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::Script });
+                                self.trace_msg(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::Script });
                             }
                             Verdict::Delay(d) => {
                                 // Held back by the script: it arrives later, unseen by the hooks again.
@@ -337,41 +361,31 @@ impl<'p, P: Process> Runner<'p, P> {
                             Verdict::Duplicate => {
                                 self.stats.delivered += 2;
                                 self.stats.duplicated += 1;
-                                self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
+                                self.trace_msg(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
                                 let copy = msg.clone();
                                 self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, copy));
                                 if self.alive[to as usize] {
-                                    self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
+                                    self.trace_msg(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
                                     self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
                                 }
                             }
                             Verdict::Pass => {
                                 self.stats.delivered += 1;
-                                self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
+                                self.trace_msg(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
                                 self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
                             }
                         }
                     }
-                }
-                Ev::Timer { node, id } => {
-                    let list = &mut self.timers[node as usize];
-                    let pos = list.iter().position(|(_, k)| *k == id).expect("stale timers were skipped");
-                    let (timer, _) = list.swap_remove(pos);
-                    self.stats.events += 1;
-                    self.stats.timers += 1;
-                    let n = self.ids[node as usize];
-                    self.trace(sink, TraceEvent::Timer { node: n, timer: &timer });
-                    self.dispatch(sink, node, |p, ctx| p.on_timer(ctx, timer));
                 }
                 Ev::Held { from, to, msg } => {
                     self.stats.events += 1;
                     let (f, t) = (self.ids[from as usize], self.ids[to as usize]);
                     if !self.alive[to as usize] {
                         self.stats.dropped(DropReason::ReceiverDown);
-                        self.trace(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
+                        self.trace_msg(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
                     } else {
                         self.stats.delivered += 1;
-                        self.trace(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
+                        self.trace_msg(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
                         self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
                     }
                 }
@@ -405,17 +419,10 @@ impl<'p, P: Process> Runner<'p, P> {
         self.stats.stop = stop;
         self.stats.end_time = self.now;
         // What is left, not counting timers that were cancelled or replaced.
-        let pending = self
-            .queue
-            .iter()
-            .filter(|e| match e.ev {
-                Ev::Timer { node, id } => self.timers[node as usize].iter().any(|(_, k)| *k == id),
-                _ => true,
-            })
-            .count();
+        let pending = self.queue.len();
         self.trace(sink, TraceEvent::Stop { reason: stop, pending });
         let clocks: Vec<i64> = self.clocks.iter().map(|c| c.local(self.now)).collect();
-        let end = EndState { nodes: &self.ids, alive: &self.alive, time: self.now, clocks: &clocks };
+        let end = EndState { nodes: &self.ids, alive: &self.alive, time: self.now, clocks: &clocks, stats: &self.stats };
         let mut results = Vec::new();
         for c in self.checkers.iter_mut() {
             results.extend(c.finish(&end, &self.plan.expect));
@@ -495,7 +502,7 @@ impl<'p, P: Process> Runner<'p, P> {
                     let Some(i) = self.idx(n) else { continue };
                     if self.alive[i as usize] {
                         self.alive[i as usize] = false;
-                        self.timers[i as usize].clear();
+                        self.queue.clear_timers(i);
                         self.trace(sink, TraceEvent::Crash { node: n });
                     } else {
                         let text = format!("process {n} is already down");

@@ -122,6 +122,11 @@ impl<P: Process> TraceEvent<'_, P> {
 /// Where trace events go: a renderer, a recorder, nothing.
 pub trait TraceSink<P: Process> {
     fn event(&mut self, time: Nanos, ev: &TraceEvent<'_, P>);
+    /// False for a sink that ignores every event: the runner then skips the
+    /// calls (asked once, when the run starts).
+    fn wants_events(&self) -> bool {
+        true
+    }
 }
 
 /// Drops every event: `--quiet`.
@@ -129,4 +134,7 @@ pub struct NullSink;
 
 impl<P: Process> TraceSink<P> for NullSink {
     fn event(&mut self, _: Nanos, _: &TraceEvent<'_, P>) {}
+    fn wants_events(&self) -> bool {
+        false
+    }
 }

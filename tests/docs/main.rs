@@ -41,3 +41,16 @@ fn the_scenario_format_example_loads_and_runs() {
     let (_, report) = trace_of(&plan).expect("runs");
     assert!(report.stats.sent.total() > 0);
 }
+
+#[test]
+fn the_readme_picture_is_what_its_command_draws() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    assert!(README.contains("distlab run scenarios/election/seed-ring.yaml --out docs/seed-ring.svg"));
+    assert!(README.contains("](docs/seed-ring.svg)"));
+    let plan = scenario::load(format!("{root}/scenarios/election/seed-ring.yaml").as_ref()).expect("loads");
+    let opts = distlab::engine::RunOptions::default();
+    let (svg, report) = (plan.algorithm.picture)(&plan, &opts, distlab::trace::pictures::Picture::Svg).expect("draws");
+    assert!(report.passed());
+    let stored = std::fs::read_to_string(format!("{root}/docs/seed-ring.svg")).expect("docs/seed-ring.svg");
+    assert!(stored == svg, "docs/seed-ring.svg is stale: run the README's command again");
+}
