@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cs, Next, Phase};
+use super::{Cs, Next, Phase, Timer};
 use crate::check::Checker;
 use crate::check::mutex::MutexChecker;
 use crate::process::{Ctx, Message, NodeId, Process, Setup};
@@ -47,17 +47,6 @@ impl Message for Msg {
 }
 
 pub const KINDS: &[&str] = &["REQUEST", "GRANT", "RELEASE"];
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Timer {
-    Hold,
-}
-
-impl fmt::Display for Timer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("hold time over")
-    }
-}
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +121,18 @@ impl CentralNode {
     }
 }
 
+impl super::CsNode for CentralNode {
+    fn cs(&mut self) -> &mut Cs {
+        &mut self.cs
+    }
+    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
+        CentralNode::ask(self, ctx);
+    }
+    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
+        CentralNode::leave(self, ctx);
+    }
+}
+
 impl Process for CentralNode {
     type Msg = Msg;
     type Timer = Timer;
@@ -156,14 +157,7 @@ impl Process for CentralNode {
     }
 
     fn on_command(&mut self, ctx: &mut Ctx<'_, Self>, cmd: &Command) {
-        match cmd.name.as_str() {
-            "request" => {
-                if self.cs.on_request() == Next::Ask {
-                    self.ask(ctx);
-                }
-            }
-            _ => self.leave(ctx),
-        }
+        super::on_command(self, ctx, cmd);
     }
 
     fn on_recover(&mut self, _: &mut Ctx<'_, Self>) {

@@ -23,7 +23,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cs, Next, Params, Phase};
+use super::{Cs, Next, Params, Phase, Timer};
 use crate::check::Checker;
 use crate::check::mutex::MutexChecker;
 use crate::process::{Ctx, Message, NodeId, Observation, Process, Setup};
@@ -61,17 +61,6 @@ impl Message for Msg {
 }
 
 pub const KINDS: &[&str] = &["REQUEST", "REPLY", "RELEASE"];
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Timer {
-    Hold,
-}
-
-impl fmt::Display for Timer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("hold time over")
-    }
-}
 
 pub const PARAMS: &[crate::algorithms::registry::ParamSpec] = &[super::HOLD];
 
@@ -158,6 +147,18 @@ impl LamportNode {
     }
 }
 
+impl super::CsNode for LamportNode {
+    fn cs(&mut self) -> &mut Cs {
+        &mut self.cs
+    }
+    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
+        LamportNode::ask(self, ctx);
+    }
+    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
+        LamportNode::leave(self, ctx);
+    }
+}
+
 impl Process for LamportNode {
     type Msg = Msg;
     type Timer = Timer;
@@ -201,14 +202,7 @@ impl Process for LamportNode {
     }
 
     fn on_command(&mut self, ctx: &mut Ctx<'_, Self>, cmd: &Command) {
-        match cmd.name.as_str() {
-            "request" => {
-                if self.cs.on_request() == Next::Ask {
-                    self.ask(ctx);
-                }
-            }
-            _ => self.leave(ctx),
-        }
+        super::on_command(self, ctx, cmd);
     }
 
     fn on_recover(&mut self, _: &mut Ctx<'_, Self>) {

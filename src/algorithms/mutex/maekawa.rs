@@ -50,7 +50,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cs, Next, Params, Phase};
+use super::{Cs, Next, Params, Phase, Timer};
 use crate::check::Checker;
 use crate::check::mutex::MutexChecker;
 use crate::process::{Ctx, Message, NodeId, Observation, Process, Setup};
@@ -101,17 +101,6 @@ impl Message for Msg {
 }
 
 pub const KINDS: &[&str] = &["REQUEST", "LOCKED", "RELEASE", "INQUIRE", "YIELD", "FAILED"];
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Timer {
-    Hold,
-}
-
-impl fmt::Display for Timer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("hold time over")
-    }
-}
 
 pub const PARAMS: &[crate::algorithms::registry::ParamSpec] = &[super::HOLD];
 
@@ -327,6 +316,18 @@ impl MaekawaNode {
     }
 }
 
+impl super::CsNode for MaekawaNode {
+    fn cs(&mut self) -> &mut Cs {
+        &mut self.cs
+    }
+    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
+        MaekawaNode::ask(self, ctx);
+    }
+    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
+        MaekawaNode::leave(self, ctx);
+    }
+}
+
 impl Process for MaekawaNode {
     type Msg = Msg;
     type Timer = Timer;
@@ -366,14 +367,7 @@ impl Process for MaekawaNode {
     }
 
     fn on_command(&mut self, ctx: &mut Ctx<'_, Self>, cmd: &Command) {
-        match cmd.name.as_str() {
-            "request" => {
-                if self.cs.on_request() == Next::Ask {
-                    self.ask(ctx);
-                }
-            }
-            _ => self.leave(ctx),
-        }
+        super::on_command(self, ctx, cmd);
         self.drain(ctx);
     }
 

@@ -130,3 +130,34 @@ pub struct Params {
     #[serde(default)]
     pub hold: Option<Dur>,
 }
+
+/// The one timer of the mutex algorithms: the time inside is over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Timer {
+    Hold,
+}
+
+impl std::fmt::Display for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("hold time over")
+    }
+}
+
+/// A mutex node as the shared commands see it: how it asks and how it leaves.
+pub trait CsNode: crate::process::Process {
+    fn cs(&mut self) -> &mut Cs;
+    fn ask(&mut self, ctx: &mut crate::process::Ctx<'_, Self>);
+    fn leave(&mut self, ctx: &mut crate::process::Ctx<'_, Self>);
+}
+
+/// `request` asks (or queues behind the current request); `release` leaves.
+pub fn on_command<P: CsNode>(node: &mut P, ctx: &mut crate::process::Ctx<'_, P>, cmd: &crate::scenario::Command) {
+    match cmd.name.as_str() {
+        "request" => {
+            if node.cs().on_request() == Next::Ask {
+                node.ask(ctx);
+            }
+        }
+        _ => node.leave(ctx),
+    }
+}

@@ -46,7 +46,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cs, Next, Phase};
+use super::{Cs, Next, Phase, Timer};
 use crate::check::Checker;
 use crate::check::mutex::MutexChecker;
 use crate::process::{Ctx, Message, NodeId, Observation, Process, Setup};
@@ -77,17 +77,6 @@ impl Message for Msg {
 }
 
 pub const KINDS: &[&str] = &["REQUEST", "PRIVILEGE"];
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Timer {
-    Hold,
-}
-
-impl fmt::Display for Timer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("hold time over")
-    }
-}
 
 /// The `tree:` map as written, in order, duplicates kept (a plain map would
 /// keep the last parent of a repeated child silently).
@@ -308,6 +297,18 @@ fn describe_edges(edges: impl Iterator<Item = (NodeId, NodeId)>) -> String {
     if all.len() > SHOWN { format!("{}, ... ({} edges)", all[..SHOWN].join(", "), all.len()) } else { all.join(", ") }
 }
 
+impl super::CsNode for RaymondNode {
+    fn cs(&mut self) -> &mut Cs {
+        &mut self.cs
+    }
+    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
+        RaymondNode::ask(self, ctx);
+    }
+    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
+        RaymondNode::leave(self, ctx);
+    }
+}
+
 impl Process for RaymondNode {
     type Msg = Msg;
     type Timer = Timer;
@@ -369,14 +370,7 @@ impl Process for RaymondNode {
     }
 
     fn on_command(&mut self, ctx: &mut Ctx<'_, Self>, cmd: &Command) {
-        match cmd.name.as_str() {
-            "request" => {
-                if self.cs.on_request() == Next::Ask {
-                    self.ask(ctx);
-                }
-            }
-            _ => self.leave(ctx),
-        }
+        super::on_command(self, ctx, cmd);
     }
 
     fn on_recover(&mut self, _: &mut Ctx<'_, Self>) {

@@ -23,7 +23,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cs, Next, Phase};
+use super::{Cs, Next, Phase, Timer};
 use crate::check::Checker;
 use crate::check::mutex::MutexChecker;
 use crate::process::{Ctx, Message, NodeId, Process, Setup};
@@ -55,17 +55,6 @@ impl Message for Msg {
 }
 
 pub const KINDS: &[&str] = &["REQUEST", "REPLY"];
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Timer {
-    Hold,
-}
-
-impl fmt::Display for Timer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("hold time over")
-    }
-}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -144,6 +133,18 @@ impl RaNode {
     }
 }
 
+impl super::CsNode for RaNode {
+    fn cs(&mut self) -> &mut Cs {
+        &mut self.cs
+    }
+    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
+        RaNode::ask(self, ctx);
+    }
+    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
+        RaNode::leave(self, ctx);
+    }
+}
+
 impl Process for RaNode {
     type Msg = Msg;
     type Timer = Timer;
@@ -193,14 +194,7 @@ impl Process for RaNode {
     }
 
     fn on_command(&mut self, ctx: &mut Ctx<'_, Self>, cmd: &Command) {
-        match cmd.name.as_str() {
-            "request" => {
-                if self.cs.on_request() == Next::Ask {
-                    self.ask(ctx);
-                }
-            }
-            _ => self.leave(ctx),
-        }
+        super::on_command(self, ctx, cmd);
     }
 
     fn on_recover(&mut self, _: &mut Ctx<'_, Self>) {
