@@ -8,7 +8,7 @@ use crate::engine::{RunError, RunOptions, run_plan};
 use crate::process::Process;
 use crate::report::RunReport;
 use crate::scenario::Plan;
-use crate::trace::pictures::{Picture, picture_plan};
+use crate::trace::pictures::{PictureOptions, picture_plan};
 
 use super::{election, mutex};
 
@@ -30,7 +30,7 @@ pub struct ParamSpec {
 pub type RunFn = fn(&Plan, &RunOptions, &mut dyn Write) -> Result<RunReport, RunError>;
 
 /// Runs a plan and renders it as a picture (SVG, Mermaid, ShiViz, HTML).
-pub type PictureFn = fn(&Plan, &RunOptions, Picture) -> Result<(String, RunReport), RunError>;
+pub type PictureFn = fn(&Plan, &RunOptions, PictureOptions) -> Result<(String, RunReport), RunError>;
 
 /// One runnable algorithm.
 pub struct Algorithm {

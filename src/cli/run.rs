@@ -8,7 +8,8 @@ use clap::{Args, ValueEnum};
 use distlab::engine::{Format, Limits, RunError, RunOptions};
 use distlab::report::RunReport;
 use distlab::scenario::Plan;
-use distlab::trace::pictures::Picture;
+use distlab::scenario::units::Dur;
+use distlab::trace::pictures::{Picture, PictureOptions};
 
 use crate::Outcome;
 
@@ -81,6 +82,12 @@ pub struct RunArgs {
     /// Also write an HTML report (diagram, checks, summary) to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Draw the SVG diagram from this time on (e.g. 20ms), for long runs.
+    #[arg(long, value_parser = parse_dur)]
+    pub from: Option<Dur>,
+    /// Draw the SVG diagram up to this time (e.g. 80ms).
+    #[arg(long, value_parser = parse_dur)]
+    pub to: Option<Dur>,
     /// Print no trace, only the summary and checks (same as --format quiet).
     #[arg(long, short)]
     pub quiet: bool,
@@ -100,7 +107,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         (false, None, Some(out)) => match OutFormat::from_extension(out) {
             Some(f) => f,
             None => {
-                eprintln!("distlab run: cannot tell the format from {}: add --format (text, jsonl, svg, mermaid, shiviz, html)", out.display());
+                eprintln!(
+                    "distlab run: cannot tell the format from {}: add --format (text, jsonl, svg, mermaid, shiviz, html)",
+                    out.display()
+                );
                 return Ok(Outcome::BadInput);
             }
         },
@@ -133,7 +143,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             writeln!(out)?;
         }
         let result = match format.picture() {
-            Some(picture) => draw(&plan, &opts, picture, &mut out),
+            Some(picture) => {
+                draw(&plan, &opts, PictureOptions { picture, from: args.from.map(|d| d.0), to: args.to.map(|d| d.0) }, &mut out)
+            }
             None => (plan.algorithm.run)(&plan, &opts, &mut out),
         };
         let report = match result {
@@ -147,7 +159,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             Err(e) => return Err(e.into()),
         };
         if let Some(path) = &args.html {
-            let (page, _) = (plan.algorithm.picture)(&plan, &RunOptions { format: Format::Quiet, limits }, Picture::Html)?;
+            let (page, _) = (plan.algorithm.picture)(&plan, &RunOptions { format: Format::Quiet, limits }, Picture::Html.into())?;
             std::fs::write(path, page).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
         }
         if !report.passed() && matches!(outcome, Outcome::Ok) {
@@ -158,8 +170,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-fn draw(plan: &Plan, opts: &RunOptions, picture: Picture, out: &mut dyn Write) -> Result<RunReport, RunError> {
-    let (text, report) = (plan.algorithm.picture)(plan, opts, picture)?;
+fn draw(plan: &Plan, opts: &RunOptions, how: PictureOptions, out: &mut dyn Write) -> Result<RunReport, RunError> {
+    let (text, report) = (plan.algorithm.picture)(plan, opts, how)?;
     out.write_all(text.as_bytes())?;
     Ok(report)
+}
+
+fn parse_dur(text: &str) -> Result<Dur, String> {
+    Dur::parse(text)
 }

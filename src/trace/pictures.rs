@@ -10,7 +10,7 @@
 
 use crate::check::expect;
 use crate::engine::{RunError, RunOptions, Runner, parse_params};
-use crate::process::{NodeId, Process};
+use crate::process::{Nanos, NodeId, Process};
 use crate::report::RunReport;
 use crate::scenario::Plan;
 use crate::trace::recorded::{RecordedEvent, Recorder};
@@ -116,8 +116,30 @@ pub fn record_with<P: Process>(
     Ok((recorder.into_events(), report))
 }
 
-/// Runs `plan` with process type `P` and renders it as `picture`.
-pub fn picture_plan<P: Process>(plan: &Plan, opts: &RunOptions, picture: Picture) -> Result<(String, RunReport), RunError> {
+/// Which picture, and for the SVG diagram the window of time to draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PictureOptions {
+    pub picture: Picture,
+    /// First and last time drawn in the SVG diagram, in ns (the whole run when `None`).
+    pub from: Option<Nanos>,
+    pub to: Option<Nanos>,
+}
+
+impl From<Picture> for PictureOptions {
+    fn from(picture: Picture) -> Self {
+        PictureOptions { picture, from: None, to: None }
+    }
+}
+
+/// Runs `plan` with process type `P` and renders it as the picture `how` asks for.
+pub fn picture_plan<P: Process>(plan: &Plan, opts: &RunOptions, how: PictureOptions) -> Result<(String, RunReport), RunError> {
     let (events, report) = record::<P>(plan, opts)?;
-    Ok((picture.render(&events, &plan.nodes, &report), report))
+    let text = match how.picture {
+        Picture::Svg if how.from.is_some() || how.to.is_some() => {
+            let svg_opts = SvgOptions { from: how.from, to: how.to, ..SvgOptions::default() };
+            svg::render(&events, &plan.nodes, &report.scenario, &svg_opts)
+        }
+        p => p.render(&events, &plan.nodes, &report),
+    };
+    Ok((text, report))
 }

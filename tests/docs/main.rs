@@ -49,7 +49,7 @@ fn the_readme_picture_is_what_its_command_draws() {
     assert!(README.contains("](docs/seed-ring.svg)"));
     let plan = scenario::load(format!("{root}/scenarios/election/seed-ring.yaml").as_ref()).expect("loads");
     let opts = distlab::engine::RunOptions::default();
-    let (svg, report) = (plan.algorithm.picture)(&plan, &opts, distlab::trace::pictures::Picture::Svg).expect("draws");
+    let (svg, report) = (plan.algorithm.picture)(&plan, &opts, distlab::trace::pictures::Picture::Svg.into()).expect("draws");
     assert!(report.passed());
     let stored = std::fs::read_to_string(format!("{root}/docs/seed-ring.svg")).expect("docs/seed-ring.svg");
     assert!(stored == svg, "docs/seed-ring.svg is stale: run the README's command again");

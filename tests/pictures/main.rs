@@ -24,7 +24,7 @@ fn load(rel: &str) -> scenario::Plan {
 /// Runs a scenario through the registry's picture function.
 fn picture(rel: &str, kind: Picture) -> String {
     let plan = load(rel);
-    let (text, report) = (plan.algorithm.picture)(&plan, &Default::default(), kind).expect("the run succeeds");
+    let (text, report) = (plan.algorithm.picture)(&plan, &Default::default(), kind.into()).expect("the run succeeds");
     assert!(report.passed(), "{rel}: checks fail");
     text
 }
@@ -246,7 +246,7 @@ fn html_is_one_self_contained_page() {
 fn the_registry_draws_every_kind_of_picture() {
     let plan = load("scenarios/mutex/seed-suzuki-kasami.yaml");
     for p in Picture::ALL {
-        let (text, _) = (plan.algorithm.picture)(&plan, &Default::default(), p).expect("runs");
+        let (text, _) = (plan.algorithm.picture)(&plan, &Default::default(), p.into()).expect("runs");
         assert!(!text.is_empty(), "{p:?}");
     }
 }
@@ -262,6 +262,6 @@ fn write_picture() {
     let kind = std::env::var("PICTURE_KIND").unwrap_or_else(|_| "html".into());
     let picture = Picture::from_name(&kind).expect("a picture kind: svg, mermaid, shiviz or html");
     let plan = load(&rel);
-    let (text, _) = (plan.algorithm.picture)(&plan, &Default::default(), picture).expect("the run succeeds");
+    let (text, _) = (plan.algorithm.picture)(&plan, &Default::default(), picture.into()).expect("the run succeeds");
     std::fs::write(out, text).expect("the output path is writable");
 }
