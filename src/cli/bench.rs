@@ -28,7 +28,7 @@ size measured so far; for one size's memory run one size per process:
 Examples:
   distlab bench                                    1k, 10k and 100k nodes, 5 runs
   distlab bench --nodes 1000 --runs 9 --format json
-  distlab bench --nodes 1400 --order descending --runs 1   ~2M events, few nodes
+  distlab bench --nodes 5000 --order descending --runs 1   ~1.9M events, few nodes
 
 Exit codes: 0 targets met, 1 a target was missed, 2 the benchmark could not run.";
 
