@@ -17,15 +17,34 @@ use crate::trace::event::TraceEvent;
 
 pub const CHECKS: &[&str] = &["one-leader", "agreement", "highest-live"];
 
+/// Per-node state, indexed by node id (ids are small and dense in practice).
 #[derive(Default)]
 pub struct LeaderChecker {
-    belief: BTreeMap<NodeId, NodeId>,
-    changed: BTreeMap<NodeId, At>,
+    belief: Vec<Option<NodeId>>,
+    changed: Vec<Option<At>>,
 }
 
 impl LeaderChecker {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn set(&mut self, node: NodeId, belief: Option<NodeId>, at: At) {
+        let i = node as usize;
+        if self.belief.len() <= i {
+            self.belief.resize(i + 1, None);
+            self.changed.resize(i + 1, None);
+        }
+        self.belief[i] = belief;
+        self.changed[i] = Some(at);
+    }
+
+    fn belief(&self, node: NodeId) -> Option<NodeId> {
+        self.belief.get(node as usize).copied().flatten()
+    }
+
+    fn changed(&self, node: NodeId) -> Option<At> {
+        self.changed.get(node as usize).copied().flatten()
     }
 }
 
@@ -38,33 +57,26 @@ fn list(ids: &[NodeId]) -> String {
 }
 
 impl<P: Process> Checker<P> for LeaderChecker {
+    /// Beliefs come from observations, crashes and recoveries only.
+    fn wants_messages(&self) -> bool {
+        false
+    }
+
     fn on_event(&mut self, index: u64, time: Nanos, ev: &TraceEvent<'_, P>) {
         let at = At { event: index, time };
         match ev {
-            TraceEvent::Observe { node, obs: Observation::Elected } => {
-                self.belief.insert(*node, *node);
-                self.changed.insert(*node, at);
-            }
-            TraceEvent::Observe { node, obs: Observation::Leader(l) } => {
-                self.belief.insert(*node, *l);
-                self.changed.insert(*node, at);
-            }
+            TraceEvent::Observe { node, obs: Observation::Elected } => self.set(*node, Some(*node), at),
+            TraceEvent::Observe { node, obs: Observation::Leader(l) } => self.set(*node, Some(*l), at),
             // A node in an election has no coordinator until it learns one.
-            TraceEvent::Observe { node, obs: Observation::ElectionStarted } => {
-                self.belief.remove(node);
-                self.changed.insert(*node, at);
-            }
-            TraceEvent::Crash { node } | TraceEvent::Recover { node } => {
-                self.belief.remove(node);
-                self.changed.insert(*node, at);
-            }
+            TraceEvent::Observe { node, obs: Observation::ElectionStarted } => self.set(*node, None, at),
+            TraceEvent::Crash { node } | TraceEvent::Recover { node } => self.set(*node, None, at),
             _ => {}
         }
     }
 
     fn finish(&mut self, end: &EndState<'_>, expect: &Expect) -> Vec<CheckResult> {
         let live: Vec<NodeId> = end.live().collect();
-        let latest = |ids: &[NodeId]| ids.iter().filter_map(|n| self.changed.get(n)).max_by_key(|a| a.event).copied();
+        let latest = |ids: &[NodeId]| ids.iter().filter_map(|&n| self.changed(n)).max_by_key(|a| a.event);
         let mut out = Vec::new();
         if live.is_empty() {
             for name in CHECKS {
@@ -74,7 +86,7 @@ impl<P: Process> Checker<P> for LeaderChecker {
         }
         let top = *live.iter().max().expect("live is not empty");
 
-        let leaders: Vec<NodeId> = live.iter().copied().filter(|n| self.belief.get(n) == Some(n)).collect();
+        let leaders: Vec<NodeId> = live.iter().copied().filter(|&n| self.belief(n) == Some(n)).collect();
         out.push(match leaders.as_slice() {
             [one] => CheckResult::new("one-leader", true, format!("{one} is the only live coordinator")),
             [] => CheckResult::new("one-leader", false, "no live node considers itself coordinator").at(latest(&live)),
@@ -83,7 +95,7 @@ impl<P: Process> Checker<P> for LeaderChecker {
 
         let mut followers: BTreeMap<Option<NodeId>, Vec<NodeId>> = BTreeMap::new();
         for &n in &live {
-            followers.entry(self.belief.get(&n).copied()).or_default().push(n);
+            followers.entry(self.belief(n)).or_default().push(n);
         }
         let agreed = match followers.keys().collect::<Vec<_>>().as_slice() {
             [Some(l)] if live.contains(l) => Some(*l),

@@ -160,6 +160,8 @@ pub struct RingNode {
     pending: Vec<Pending>,
     next_tag: u32,
     seen: Vec<(NodeId, u32)>,
+    /// Where the next pair goes once `seen` is full.
+    seen_next: usize,
 }
 
 impl RingNode {
@@ -313,6 +315,7 @@ impl Process for RingNode {
             pending: Vec::new(),
             next_tag: 0,
             seen: Vec::new(),
+            seen_next: 0,
         }
     }
 
@@ -337,10 +340,13 @@ impl Process for RingNode {
                 if self.seen.contains(&(from, tag)) {
                     return;
                 }
-                if self.seen.len() == SEEN {
-                    self.seen.remove(0);
+                if self.seen.len() < SEEN {
+                    self.seen.push((from, tag));
+                } else {
+                    // A ring of the last SEEN pairs: overwrite the oldest.
+                    self.seen[self.seen_next] = (from, tag);
+                    self.seen_next = (self.seen_next + 1) % SEEN;
                 }
-                self.seen.push((from, tag));
                 // A message about a node shows it was up when the message began.
                 self.heard_from(body.subject());
                 self.on_ring(ctx, body);
@@ -426,6 +432,7 @@ impl Process for RingNode {
         self.suspected.clear();
         self.pending.clear();
         self.seen.clear();
+        self.seen_next = 0;
         self.start_election(ctx);
     }
 
