@@ -61,9 +61,9 @@ pub enum BenchError {
     DevNull(io::Error),
     #[error(transparent)]
     Run(#[from] crate::engine::RunError),
-    #[error("the {nodes}-node ring election failed its checks: {detail}")]
+    #[error("the {nodes}-node run failed its checks: {detail}")]
     Checks { nodes: u32, detail: String },
-    #[error("the {nodes}-node ring handled {a} events in one run and {b} in another: the engine is not deterministic")]
+    #[error("the {nodes}-node run handled {a} events in one run and {b} in another: the engine is not deterministic")]
     Nondeterministic { nodes: u32, a: u64, b: u64 },
 }
 
@@ -80,6 +80,52 @@ pub enum Order {
     /// n, n−1, …, 1: Chang-Roberts' worst case, about n² events in all; few
     /// nodes and many events, for the memory figure.
     Descending,
+}
+
+/// What a benchmark row runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    /// The ring election of [`ring_plan`].
+    Ring { order: Order },
+    /// Ricart–Agrawala with every node asking `requests` times ([`ricart_agrawala_plan`]).
+    RicartAgrawala { requests: u32 },
+}
+
+/// The mutual-exclusion workload: `mutex.ricart-agrawala` on `n` nodes, each
+/// asking for the critical section `requests` times at 0ms (a node queues its
+/// own requests), hold 1ms, latency 1ms..3ms, seed [`SEED`]: 2(N−1) messages
+/// per entry, N·requests entries.
+pub fn ricart_agrawala_plan(n: u32, requests: u32) -> Result<Plan, BenchError> {
+    let algorithm = registry::find("mutex.ricart-agrawala").ok_or(BenchError::UnknownAlgorithm("mutex.ricart-agrawala"))?;
+    let nodes: Vec<NodeId> = (1..=n).collect();
+    let command = Command { name: "request".to_string(), args: Vec::new() };
+    let mut timeline = Vec::with_capacity((n as usize) * (requests as usize));
+    for _ in 0..requests {
+        for &node in &nodes {
+            timeline.push((0, Action::Command { node, command: command.clone() }));
+        }
+    }
+    let mut params = serde_yaml::Mapping::new();
+    params.insert("hold".into(), "1ms".into());
+    Ok(Plan {
+        name: format!("bench: Ricart-Agrawala, {n} nodes, {requests} requests each"),
+        algorithm,
+        nodes,
+        seed: SEED,
+        latency: LATENCY,
+        loss: Percent(0.0),
+        duplicate: Percent(0.0),
+        links: Vec::new(),
+        clocks: BTreeMap::new(),
+        adjust: Default::default(),
+        slew_ppm: 500.0,
+        params: serde_yaml::Value::Mapping(params),
+        until: Nanos::MAX,
+        timeline,
+        expect: Expect::default(),
+        script: None,
+    })
 }
 
 /// The benchmark's plan: `election.ring` on `n` nodes in `order`, every node
@@ -196,7 +242,14 @@ impl Modes {
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     pub nodes: u32,
-    pub order: Order,
+    pub workload: Workload,
+    /// The engine queue's mean length over the run.
+    pub mean_queue: f64,
+    /// Entries the bare-queue baseline holds: one per node for the ring (as
+    /// the issue states), the engine's mean queue length for Ricart–Agrawala.
+    pub baseline_entries: usize,
+    /// Messages per critical-section entry (Ricart–Agrawala).
+    pub messages_per_cs: Option<f64>,
     /// Events of one run (deliveries, timers, timeline steps); the same in every run.
     pub events: u64,
     /// Messages sent in one run.
@@ -236,8 +289,11 @@ pub fn median(v: &mut [f64]) -> f64 {
 /// Measures one ring size: `repetitions` samples of the baseline and of the
 /// engine runs `modes` selects, interleaved, and their medians. A sample
 /// repeats the run until it has handled at least `min_events` events.
-pub fn measure(n: u32, order: Order, repetitions: usize, modes: Modes, min_events: u64) -> Result<Row, BenchError> {
-    let plan = ring_plan(n, order)?;
+pub fn measure(n: u32, workload: Workload, repetitions: usize, modes: Modes, min_events: u64) -> Result<Row, BenchError> {
+    let plan = match workload {
+        Workload::Ring { order } => ring_plan(n, order)?,
+        Workload::RicartAgrawala { requests } => ricart_agrawala_plan(n, requests)?,
+    };
     let mut dev_null = File::options().write(true).open("/dev/null").map_err(BenchError::DevNull)?;
     // A warm-up run fixes the event count and checks the election's verdicts.
     let (first, _) = run_once(&plan, Trace::Quiet, &mut dev_null)?;
@@ -247,6 +303,14 @@ pub fn measure(n: u32, order: Order, repetitions: usize, modes: Modes, min_event
     }
     let events = first.stats.events;
     let messages = first.stats.sent.total();
+    let mean_queue = first.stats.queue_len_sum as f64 / events.max(1) as f64;
+    let (baseline_entries, messages_per_cs) = match workload {
+        Workload::Ring { .. } => (n as usize, None),
+        Workload::RicartAgrawala { .. } => {
+            let entries = first.stats.observations.get("enter").max(1);
+            ((mean_queue.round() as usize).max(1), Some(messages as f64 / entries as f64))
+        }
+    };
     let trace_lines = count_trace_lines(&plan)?;
     let batch = min_events.div_ceil(events.max(1)).max(1);
     let total = events * batch;
@@ -254,7 +318,7 @@ pub fn measure(n: u32, order: Order, repetitions: usize, modes: Modes, min_event
     let mut bare = Vec::new();
     let mut rates: [Vec<f64>; 2] = Default::default();
     for _ in 0..reps {
-        bare.push(total as f64 / bare_queue(n as usize, total).as_secs_f64() / 1e6);
+        bare.push(total as f64 / bare_queue(baseline_entries, total).as_secs_f64() / 1e6);
         for &trace in modes.traces() {
             let mut took = Duration::ZERO;
             for _ in 0..batch {
@@ -272,7 +336,10 @@ pub fn measure(n: u32, order: Order, repetitions: usize, modes: Modes, min_event
     let (quiet_ratio, text_ratio) = (quiet.map(|q| q / bare_mops), text.map(|t| t / bare_mops));
     Ok(Row {
         nodes: n,
-        order,
+        workload,
+        mean_queue,
+        baseline_entries,
+        messages_per_cs,
         events,
         messages,
         trace_lines,

@@ -62,6 +62,63 @@ pub enum Observation {
     ClockAdjusted { before: i64, delta: i64 },
     /// Free text from an algorithm.
     Note(String),
+    /// The node has just set its clock from `source`'s and promises it is
+    /// within `bound` ns of that clock (Cristian: RTT/2 − min delay; NTP:
+    /// delay/2). The clock checker compares the achieved error with it.
+    Synced { source: NodeId, bound: u64 },
+    /// An event of a logical-clock algorithm and its timestamp.
+    Logical { event: String, step: LogicalStep, stamp: LogicalStamp },
+}
+
+/// What a logical-clock event is: the checker rebuilds happened-before from
+/// the sends and receives (a receive names the send event it matches).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogicalStep {
+    Local,
+    Send { to: NodeId },
+    Receive { from: NodeId, send: String },
+}
+
+/// A logical timestamp: a Lamport counter or a vector (one entry per node,
+/// in scenario order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogicalStamp {
+    Lamport(u64),
+    Vector(Vec<u64>),
+}
+
+/// A duration with at most 6 significant decimals in the largest fitting
+/// unit, for clock errors and bounds: `1.0465ms`, `79.307us`, `600ns`.
+pub fn short_duration(ns: u64) -> String {
+    let (scale, unit, digits) = match ns {
+        0..1_000 => return format!("{ns}ns"),
+        1_000..1_000_000 => (1_000, "us", 3),
+        1_000_000..1_000_000_000 => (1_000_000, "ms", 6),
+        _ => (1_000_000_000, "s", 9),
+    };
+    let frac = format!("{:0digits$}", ns % scale);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() { format!("{}{unit}", ns / scale) } else { format!("{}.{frac}{unit}", ns / scale) }
+}
+
+impl fmt::Display for LogicalStamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogicalStamp::Lamport(l) => write!(f, "L={l}"),
+            LogicalStamp::Vector(v) => {
+                f.write_str("V=[")?;
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
 }
 
 impl Observation {
@@ -78,6 +135,8 @@ impl Observation {
             Observation::Clock(_) => "clock",
             Observation::ClockAdjusted { .. } => "adjust",
             Observation::Note(_) => "note",
+            Observation::Synced { .. } => "bound",
+            Observation::Logical { .. } => "stamp",
         }
     }
 
@@ -102,6 +161,14 @@ impl Observation {
                 crate::scenario::units::SignedDur(*delta)
             ),
             Observation::Note(t) => f.write_str(t),
+            Observation::Synced { source, bound } => {
+                write!(f, "Node{node} promises to be within ±{} of node {source}'s clock", short_duration(*bound))
+            }
+            Observation::Logical { event, step, stamp } => match step {
+                LogicalStep::Local => write!(f, "event {event}: local, {stamp}"),
+                LogicalStep::Send { to } => write!(f, "event {event}: send to {to}, {stamp}"),
+                LogicalStep::Receive { from, send } => write!(f, "event {event}: receive {send} from {from}, {stamp}"),
+            },
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::report::RunReport;
 use crate::scenario::Plan;
 use crate::trace::pictures::{PictureOptions, picture_plan};
 
-use super::{election, mutex};
+use super::{clock, election, mutex};
 
 /// A command a scenario can send to a node with `do:`.
 #[derive(Debug)]
@@ -156,6 +156,78 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<mutex::maekawa::MaekawaNode>,
         run: run_plan::<mutex::maekawa::MaekawaNode>,
         picture: picture_plan::<mutex::maekawa::MaekawaNode>,
+    },
+    Algorithm {
+        name: "clock.server",
+        family: "clock",
+        summary: "the seed's time server: every node sets its clock to the server's time (ignores the delay)",
+        commands: clock::SYNC_COMMANDS,
+        message_kinds: clock::server::KINDS,
+        checks: crate::check::clock::SYNC_CHECKS,
+        params: clock::server::PARAMS,
+        validate_params: validate_params::<clock::server::ServerNode>,
+        run: run_plan::<clock::server::ServerNode>,
+        picture: picture_plan::<clock::server::ServerNode>,
+    },
+    Algorithm {
+        name: "clock.cristian",
+        family: "clock",
+        summary: "Cristian's algorithm: T + RTT/2 from a time server, error within ±(RTT/2 - min delay)",
+        commands: clock::SYNC_COMMANDS,
+        message_kinds: clock::cristian::KINDS,
+        checks: crate::check::clock::SYNC_CHECKS,
+        params: clock::cristian::PARAMS,
+        validate_params: validate_params::<clock::cristian::CristianNode>,
+        run: run_plan::<clock::cristian::CristianNode>,
+        picture: picture_plan::<clock::cristian::CristianNode>,
+    },
+    Algorithm {
+        name: "clock.berkeley",
+        family: "clock",
+        summary: "Berkeley: a master polls, averages the clocks within a threshold, sends each its adjustment",
+        commands: clock::SYNC_COMMANDS,
+        message_kinds: clock::berkeley::KINDS,
+        checks: crate::check::clock::SYNC_CHECKS,
+        params: clock::berkeley::PARAMS,
+        validate_params: validate_params::<clock::berkeley::BerkeleyNode>,
+        run: run_plan::<clock::berkeley::BerkeleyNode>,
+        picture: picture_plan::<clock::berkeley::BerkeleyNode>,
+    },
+    Algorithm {
+        name: "clock.ntp",
+        family: "clock",
+        summary: "NTP's four-timestamp exchange; keeps the least-delay sample of 8, error within ±delay/2",
+        commands: clock::SYNC_COMMANDS,
+        message_kinds: clock::ntp::KINDS,
+        checks: crate::check::clock::SYNC_CHECKS,
+        params: clock::ntp::PARAMS,
+        validate_params: validate_params::<clock::ntp::NtpNode>,
+        run: run_plan::<clock::ntp::NtpNode>,
+        picture: picture_plan::<clock::ntp::NtpNode>,
+    },
+    Algorithm {
+        name: "clock.lamport",
+        family: "clock",
+        summary: "Lamport logical clocks on a send/local pattern: e -> f implies L(e) < L(f)",
+        commands: clock::LOGICAL_COMMANDS,
+        message_kinds: clock::lamport::KINDS,
+        checks: crate::check::clock::LAMPORT_CHECKS,
+        params: clock::lamport::PARAMS,
+        validate_params: validate_params::<clock::lamport::LamportClock>,
+        run: run_plan::<clock::lamport::LamportClock>,
+        picture: picture_plan::<clock::lamport::LamportClock>,
+    },
+    Algorithm {
+        name: "clock.vector",
+        family: "clock",
+        summary: "vector clocks on a send/local pattern: e -> f iff V(e) < V(f)",
+        commands: clock::LOGICAL_COMMANDS,
+        message_kinds: clock::vector::KINDS,
+        checks: crate::check::clock::VECTOR_CHECKS,
+        params: clock::vector::PARAMS,
+        validate_params: validate_params::<clock::vector::VectorClock>,
+        run: run_plan::<clock::vector::VectorClock>,
+        picture: picture_plan::<clock::vector::VectorClock>,
     },
 ];
 

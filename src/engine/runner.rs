@@ -314,6 +314,7 @@ impl<'p, P: Process> Runner<'p, P> {
             if self.stats.events >= self.limits.max_events {
                 break StopReason::EventLimit;
             }
+            self.stats.queue_len_sum += self.queue.len() as u64;
             let Some((time, due)) = self.queue.pop() else { break StopReason::Quiescent };
             self.now = time;
             let ev = match due {

@@ -45,6 +45,10 @@ pub struct Stats {
     pub by_script: u64,
     pub duplicated: u64,
     pub timers: u64,
+    /// The sum over events of the queue's length when the event was taken:
+    /// `queue_len_sum / events` is the mean queue length (for the benchmark).
+    #[serde(skip)]
+    pub queue_len_sum: u64,
     pub observations: Tally,
     pub end_time: Nanos,
     pub stop: StopReason,
@@ -62,6 +66,7 @@ impl Default for Stats {
             by_script: 0,
             duplicated: 0,
             timers: 0,
+            queue_len_sum: 0,
             observations: Tally::default(),
             end_time: 0,
             stop: StopReason::Quiescent,

@@ -453,4 +453,27 @@ pub struct Expect {
     /// Checks that must fail in this scenario (a lab that shows a bug), by name.
     #[serde(default)]
     pub violations: Vec<String>,
+    /// How far apart the clocks may be, e.g. `{max: 2ms}` (clock family).
+    #[serde(default)]
+    pub skew: Option<SkewBound>,
+}
+
+/// `expect: skew: {max: 2ms, from: 10ms}`: judged at every `show_clocks`
+/// sample at or after `from` and at the end of the run.
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkewBound {
+    /// The largest |clock_i − clock_j| over live nodes.
+    #[serde(default)]
+    pub max: Option<Dur>,
+    /// The largest |clock_i − true time| over live nodes.
+    #[serde(default)]
+    pub vs_true: Option<Dur>,
+    /// Only samples taken at or after this time count (default: all).
+    #[serde(default)]
+    pub from: Option<Dur>,
+    /// No node's successive clock readings go backwards (with `clocks:
+    /// {adjust: slew}`).
+    #[serde(default)]
+    pub monotonic: Option<bool>,
 }

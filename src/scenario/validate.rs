@@ -217,6 +217,9 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
                 c.node(path!["expect", "order", i], n);
             }
         }
+        if s.expect.skew.is_some() && a.family != "clock" {
+            c.fail(path!["expect", "skew"], format!("`skew` is an expectation of the clock family, and {} is not one", a.name));
+        }
         if s.expect.leader.is_some() && a.family != "election" {
             c.fail(path!["expect", "leader"], format!("`leader` is an expectation of the election family, and {} is not one", a.name));
         }

@@ -22,17 +22,19 @@ fn table_has_one_row_with_the_exact_event_count() {
     let text = bench(&["--nodes", "200", "--runs", "1", "--min-events", "1"]);
     let mut lines = text.lines();
     let header = lines.next().expect("a header line");
-    for column in ["nodes", "events", "bare Mop/s", "quiet Mev/s", "text Mev/s", "peak RSS", "targets"] {
+    for column in ["nodes", "events", "queue", "msgs/CS", "bare Mop/s", "quiet Mev/s", "text Mev/s", "peak RSS", "targets"] {
         assert!(header.contains(column), "no {column:?} in {header:?}");
     }
     let row = lines.next().expect("a row");
     let fields: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(fields[0].parse::<u32>().unwrap(), 200, "{row}");
     assert_eq!(fields[1].parse::<u64>().unwrap(), EVENTS_200, "{row}");
-    let bare: f64 = fields[2].parse().unwrap();
-    let quiet: f64 = fields[3].parse().unwrap();
-    let quiet_pct: f64 = fields[4].trim_matches(|c| c == '(' || c == ')' || c == '%').parse().unwrap();
-    let text_rate: f64 = fields[5].parse().unwrap();
+    assert!(fields[2].parse::<f64>().unwrap() > 0.0, "mean queue length: {row}");
+    assert_eq!(fields[3], "-", "no messages per CS for the ring: {row}");
+    let bare: f64 = fields[4].parse().unwrap();
+    let quiet: f64 = fields[5].parse().unwrap();
+    let quiet_pct: f64 = fields[6].trim_matches(|c| c == '(' || c == ')' || c == '%').parse().unwrap();
+    let text_rate: f64 = fields[7].parse().unwrap();
     assert!(bare > 0.0 && quiet > 0.0 && text_rate > 0.0 && quiet_pct > 0.0, "{row}");
     assert!(row.contains("quiet ") && row.contains("text "), "{row}");
     assert!(text.contains("\ntargets: quiet >= 40% of bare queue, text >= 5 M events/s: "), "{text}");
@@ -53,4 +55,30 @@ fn json_rows_parse() {
         }
     }
     assert!(v["targets_met"].is_boolean());
+}
+
+#[test]
+fn ricart_agrawala_rows_count_messages_per_entry() {
+    // 5 nodes, 20 requests each: 100 entries at 2(N−1) = 8 messages each.
+    let text = bench(&[
+        "--workload",
+        "ricart-agrawala",
+        "--nodes",
+        "5",
+        "--requests",
+        "20",
+        "--runs",
+        "1",
+        "--min-events",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let row = &v["rows"][0];
+    assert_eq!(row["nodes"], 5);
+    assert_eq!(row["messages"], 800);
+    assert_eq!(row["messages_per_cs"], 8.0);
+    assert!(row["baseline_entries"].as_u64().is_some_and(|e| e >= 1), "{row}");
+    assert_eq!(row["workload"]["ricart_agrawala"]["requests"], 20);
 }
