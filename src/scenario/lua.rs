@@ -34,7 +34,20 @@ pub const DEFAULT_INSTRUCTIONS: u64 = 200_000_000;
 pub const DEFAULT_MEMORY: usize = 64 << 20;
 
 /// The observation kinds `on_observe` accepts, as `Observation` names them.
-pub const OBSERVATION_KINDS: &[&str] = &["ElectionStarted", "Elected", "Leader", "Suspects", "Request", "EnterCs", "ExitCs", "Note"];
+pub const OBSERVATION_KINDS: &[&str] = &[
+    "ElectionStarted",
+    "Elected",
+    "Leader",
+    "Suspects",
+    "Request",
+    "EnterCs",
+    "ExitCs",
+    "Clock",
+    "ClockAdjusted",
+    "Synced",
+    "Logical",
+    "Note",
+];
 
 /// A Lua scenario's source, kept in the plan so each run can start afresh.
 #[derive(Clone, Debug)]
@@ -107,6 +120,46 @@ fn in_function(file: &str, f: &mlua::Function, what: &str, e: &mlua::Error, memo
     }
     let line = f.info().line_defined.unwrap_or(0);
     format!("{file}:{line}: {message} (in the {what} defined here)")
+}
+
+/// A Lua value as JSON: a table with keys 1..n is an array, any other table
+/// an object whose keys are written as text (`{[2] = "+10s"}` gives `{"2": "+10s"}`).
+fn to_json(v: &Value) -> Result<serde_json::Value, String> {
+    Ok(match v {
+        Value::Nil => serde_json::Value::Null,
+        Value::Boolean(b) => serde_json::Value::Bool(*b),
+        Value::Integer(i) => serde_json::Value::from(*i),
+        Value::Number(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::String(s) => serde_json::Value::String(s.to_string_lossy()),
+        Value::Table(t) => {
+            let len = t.raw_len();
+            let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>().map_err(|e| describe(&e))?;
+            let is_array =
+                pairs.len() == len && pairs.iter().all(|(k, _)| matches!(k, Value::Integer(i) if *i >= 1 && (*i as usize) <= len));
+            if is_array && len > 0 {
+                let mut items = vec![serde_json::Value::Null; len];
+                for (k, v) in &pairs {
+                    if let Value::Integer(i) = k {
+                        items[*i as usize - 1] = to_json(v)?;
+                    }
+                }
+                serde_json::Value::Array(items)
+            } else {
+                let mut map = serde_json::Map::new();
+                for (k, v) in &pairs {
+                    let key = match k {
+                        Value::String(s) => s.to_string_lossy(),
+                        Value::Integer(i) => i.to_string(),
+                        Value::Number(f) => f.to_string(),
+                        other => return Err(format!("a table key of type {} cannot be a scenario key", other.type_name())),
+                    };
+                    map.insert(key, to_json(v)?);
+                }
+                serde_json::Value::Object(map)
+            }
+        }
+        other => return Err(format!("a {} cannot be part of a scenario", other.type_name())),
+    })
 }
 
 /// Splits `file:line: message` into a diagnostic.
@@ -279,7 +332,7 @@ fn install(lua: &Lua, seed: u64) -> LResult<()> {
             if with_host(lua, |h| h.scenario.is_some())? {
                 return Err(located(lua, "scenario { … } is given twice"));
             }
-            let json: serde_json::Value = lua.from_value(Value::Table(t)).map_err(|e| located(lua, format!("scenario: {e}")))?;
+            let json = to_json(&Value::Table(t)).map_err(|e| located(lua, format!("scenario: {e}")))?;
             let algorithm = json.get("algorithm").and_then(|a| a.as_str()).and_then(registry::find);
             let nodes: Vec<NodeId> = json
                 .get("nodes")
@@ -302,7 +355,7 @@ fn install(lua: &Lua, seed: u64) -> LResult<()> {
     g.raw_set(
         "expect",
         lua.create_function(|lua, t: Value| {
-            let json: serde_json::Value = lua.from_value(t).map_err(|e| located(lua, format!("expect: {e}")))?;
+            let json = to_json(&t).map_err(|e| located(lua, format!("expect: {e}")))?;
             serde_json::from_value::<Expect>(json.clone()).map_err(|e| located(lua, format!("expect: {e}")))?;
             with_host(lua, |h| h.expect = Some(json))
         })?,

@@ -233,6 +233,11 @@ where
         }
         fn visit_str<E: de::Error>(mut self, v: &str) -> Result<K, E> {
             self.first(v.to_string())?;
+            // Formats whose map keys are always text (JSON, so Lua tables) spell
+            // node ids as "2": read them as the numbers they are.
+            if let Ok(n) = v.trim().parse::<u64>() {
+                return K::deserialize(n.into_deserializer());
+            }
             K::deserialize(v.into_deserializer())
         }
         fn visit_bool<E: de::Error>(mut self, v: bool) -> Result<K, E> {
@@ -248,6 +253,16 @@ where
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(BTreeMap::new())
+        }
+        /// A list stands for keys 1, 2, 3, …: what Lua makes of `{[1] = a, [2] = b}`.
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            let mut i: u64 = 1;
+            while let Some(v) = seq.next_element()? {
+                out.insert(K::deserialize(i.into_deserializer())?, v);
+                i += 1;
+            }
+            Ok(out)
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut seen = std::collections::BTreeSet::new();

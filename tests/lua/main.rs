@@ -194,3 +194,14 @@ fn every_lua_scenario_passes_its_checks() {
         assert!(r.passed(), "{}: {:?}", f.display(), r.failures().map(|x| &x.detail).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn lua_tables_keyed_by_node_declare_clocks() {
+    let path = write(
+        "clocks",
+        "c.lua",
+        "scenario { name = \"c\", algorithm = \"clock.server\", nodes = {0, 1, 2}, clocks = { offsets = { [1] = \"+10s\", [2] = \"-5s\" }, drift_ppm = { [2] = 50 } } }\nat(\"0ms\", function() show_clocks(\"Before:\") end)\n",
+    );
+    let (trace, _) = run_text(path.to_str().expect("path"));
+    assert!(trace.contains("Node1 clock: 10.000000s") && trace.contains("Node2 clock: -5.000000s"), "{trace}");
+}
