@@ -37,7 +37,7 @@ fn the_first_command_runs_a_passing_scenario() {
 fn the_scenario_format_example_loads_and_runs() {
     let yaml = block_after("## Scenario files", "yaml");
     let plan = scenario::yaml::load_str("README.md", yaml).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(plan.timeline.len(), 8);
+    assert_eq!(plan.timeline.len(), 10);
     let (_, report) = trace_of(&plan).expect("runs");
     assert!(report.stats.sent.total() > 0);
 }
