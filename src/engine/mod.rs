@@ -58,8 +58,7 @@ pub fn parse_params<P: Process>(plan: &Plan) -> Result<P::Params, RunError> {
     if plan.params.is_null() {
         return Ok(P::Params::default());
     }
-    serde_yaml::from_value(plan.params.clone())
-        .map_err(|e| RunError::Params { algorithm: plan.algorithm.name, message: e.to_string() })
+    serde_yaml::from_value(plan.params.clone()).map_err(|e| RunError::Params { algorithm: plan.algorithm.name, message: e.to_string() })
 }
 
 /// Runs `plan` with process type `P` and writes its trace and summary to `out`.
@@ -117,7 +116,8 @@ pub fn run_plan<P: Process>(plan: &Plan, opts: &RunOptions, out: &mut dyn Write)
     Ok(report)
 }
 
-fn execute<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOptions, sink: &mut dyn TraceSink<P>) -> RunReport {
+/// Runs `plan` once into `sink` and judges it (the picture renderers use it too).
+pub(crate) fn execute<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOptions, sink: &mut dyn TraceSink<P>) -> RunReport {
     let mut runner = Runner::<P>::new(plan, params, P::checkers(), opts.limits);
     let mut results = runner.run(sink);
     expect::evaluate(&plan.expect, &runner.stats, &mut results);
@@ -136,7 +136,7 @@ fn execute<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOptions, sink:
 
 /// Replays the run (it is deterministic) to collect the trace lines that led
 /// to each failed check.
-fn fill_prefixes<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOptions, report: &mut RunReport) {
+pub(crate) fn fill_prefixes<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOptions, report: &mut RunReport) {
     for r in report.results.iter_mut().filter(|r| !r.ok) {
         let Some(at) = r.at else { continue };
         let mut sink = PrefixSink::new(PREFIX_LINES, at.event);

@@ -8,19 +8,14 @@
 //! [`picture_plan`] is the monomorphised entry the algorithm registry holds
 //! (`Algorithm::picture`).
 
-use crate::check::expect;
-use crate::engine::{RunError, RunOptions, Runner, parse_params};
+use crate::engine::{RunError, RunOptions, parse_params};
 use crate::process::{Nanos, NodeId, Process};
 use crate::report::RunReport;
 use crate::scenario::Plan;
 use crate::trace::recorded::{RecordedEvent, Recorder};
-use crate::trace::text::PrefixSink;
 
 use super::svg::SvgOptions;
 use super::{html, mermaid, shiviz, svg};
-
-/// How many trace lines a failed check shows (as in the text trace).
-const PREFIX_LINES: usize = 8;
 
 /// The kinds of picture a recorded run can be rendered as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,31 +83,11 @@ pub fn record_with<P: Process>(
     mut recorder: Recorder,
 ) -> Result<(Vec<RecordedEvent>, RunReport), RunError> {
     let params = parse_params::<P>(plan)?;
-    let mut runner = Runner::<P>::new(plan, &params, P::checkers(), opts.limits);
-    let mut results = runner.run(&mut recorder);
-    expect::evaluate(&plan.expect, &runner.stats, &mut results);
-    let mut report = RunReport {
-        scenario: plan.name.clone(),
-        algorithm: plan.algorithm.name,
-        nodes: plan.nodes.len(),
-        seed: plan.seed,
-        stats: runner.stats.clone(),
-        metrics: std::mem::take(&mut runner.metrics),
-        results,
-        alive: runner.alive().filter(|(_, a)| *a).map(|(n, _)| n).collect(),
-        script_error: runner.script_error.take(),
-    };
+    let mut report = crate::engine::execute::<P>(plan, &params, opts, &mut recorder);
     if let Some(e) = report.script_error.take() {
         return Err(RunError::Script(e));
     }
-    // The trace lines that led to each failed check: replay (the run is deterministic).
-    for r in report.results.iter_mut().filter(|r| !r.ok) {
-        let Some(at) = r.at else { continue };
-        let mut sink = PrefixSink::new(PREFIX_LINES, at.event);
-        let mut replay = Runner::<P>::new(plan, &params, Vec::new(), opts.limits);
-        replay.run(&mut sink);
-        r.prefix = sink.lines.into_iter().collect();
-    }
+    crate::engine::fill_prefixes::<P>(plan, &params, opts, &mut report);
     Ok((recorder.into_events(), report))
 }
 
