@@ -121,17 +121,7 @@ impl CentralNode {
     }
 }
 
-impl super::CsNode for CentralNode {
-    fn cs(&mut self) -> &mut Cs {
-        &mut self.cs
-    }
-    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
-        CentralNode::ask(self, ctx);
-    }
-    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
-        CentralNode::leave(self, ctx);
-    }
-}
+super::cs_node!(CentralNode);
 
 impl Process for CentralNode {
     type Msg = Msg;

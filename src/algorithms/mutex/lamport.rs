@@ -147,17 +147,7 @@ impl LamportNode {
     }
 }
 
-impl super::CsNode for LamportNode {
-    fn cs(&mut self) -> &mut Cs {
-        &mut self.cs
-    }
-    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
-        LamportNode::ask(self, ctx);
-    }
-    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
-        LamportNode::leave(self, ctx);
-    }
-}
+super::cs_node!(LamportNode);
 
 impl Process for LamportNode {
     type Msg = Msg;

@@ -316,17 +316,7 @@ impl MaekawaNode {
     }
 }
 
-impl super::CsNode for MaekawaNode {
-    fn cs(&mut self) -> &mut Cs {
-        &mut self.cs
-    }
-    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
-        MaekawaNode::ask(self, ctx);
-    }
-    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
-        MaekawaNode::leave(self, ctx);
-    }
-}
+super::cs_node!(MaekawaNode);
 
 impl Process for MaekawaNode {
     type Msg = Msg;

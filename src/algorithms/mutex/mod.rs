@@ -150,6 +150,25 @@ pub trait CsNode: crate::process::Process {
     fn leave(&mut self, ctx: &mut crate::process::Ctx<'_, Self>);
 }
 
+/// Implements [`CsNode`] for a node type with a `cs: Cs` field and inherent
+/// `ask` and `leave` methods.
+macro_rules! cs_node {
+    ($node:ident) => {
+        impl super::CsNode for $node {
+            fn cs(&mut self) -> &mut super::Cs {
+                &mut self.cs
+            }
+            fn ask(&mut self, ctx: &mut crate::process::Ctx<'_, Self>) {
+                $node::ask(self, ctx);
+            }
+            fn leave(&mut self, ctx: &mut crate::process::Ctx<'_, Self>) {
+                $node::leave(self, ctx);
+            }
+        }
+    };
+}
+pub(crate) use cs_node;
+
 /// `request` asks (or queues behind the current request); `release` leaves.
 pub fn on_command<P: CsNode>(node: &mut P, ctx: &mut crate::process::Ctx<'_, P>, cmd: &crate::scenario::Command) {
     match cmd.name.as_str() {

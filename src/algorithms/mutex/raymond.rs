@@ -297,17 +297,7 @@ fn describe_edges(edges: impl Iterator<Item = (NodeId, NodeId)>) -> String {
     if all.len() > SHOWN { format!("{}, ... ({} edges)", all[..SHOWN].join(", "), all.len()) } else { all.join(", ") }
 }
 
-impl super::CsNode for RaymondNode {
-    fn cs(&mut self) -> &mut Cs {
-        &mut self.cs
-    }
-    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
-        RaymondNode::ask(self, ctx);
-    }
-    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
-        RaymondNode::leave(self, ctx);
-    }
-}
+super::cs_node!(RaymondNode);
 
 impl Process for RaymondNode {
     type Msg = Msg;

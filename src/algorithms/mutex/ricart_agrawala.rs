@@ -133,17 +133,7 @@ impl RaNode {
     }
 }
 
-impl super::CsNode for RaNode {
-    fn cs(&mut self) -> &mut Cs {
-        &mut self.cs
-    }
-    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
-        RaNode::ask(self, ctx);
-    }
-    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
-        RaNode::leave(self, ctx);
-    }
-}
+super::cs_node!(RaNode);
 
 impl Process for RaNode {
     type Msg = Msg;

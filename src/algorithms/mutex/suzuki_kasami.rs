@@ -137,17 +137,7 @@ impl SkNode {
     }
 }
 
-impl super::CsNode for SkNode {
-    fn cs(&mut self) -> &mut Cs {
-        &mut self.cs
-    }
-    fn ask(&mut self, ctx: &mut Ctx<'_, Self>) {
-        SkNode::ask(self, ctx);
-    }
-    fn leave(&mut self, ctx: &mut Ctx<'_, Self>) {
-        SkNode::leave(self, ctx);
-    }
-}
+super::cs_node!(SkNode);
 
 impl Process for SkNode {
     type Msg = Msg;
