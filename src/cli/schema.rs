@@ -1,5 +1,7 @@
 //! `distlab schema`: the JSON Schema of the scenario format.
 
+use std::io::Write;
+
 use clap::Args;
 
 use crate::Outcome;
@@ -9,6 +11,7 @@ pub struct SchemaArgs {}
 
 pub fn run(_: SchemaArgs) -> anyhow::Result<Outcome> {
     let schema = schemars::schema_for!(distlab::scenario::Scenario);
-    println!("{}", serde_json::to_string_pretty(&schema)?);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(&schema)?)?;
     Ok(Outcome::Ok)
 }

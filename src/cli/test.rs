@@ -1,6 +1,7 @@
 //! `distlab test`: run every scenario, compare its trace with its snapshot,
 //! print a diff on a mismatch; `--accept` writes new and changed snapshots.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -19,6 +20,8 @@ pub struct TestArgs {
 }
 
 pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let paths = if args.paths.is_empty() { vec![PathBuf::from("scenarios")] } else { args.paths };
     let files = match distlab::scenario::discover(&paths) {
         Ok(f) => f,
@@ -33,7 +36,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         let plan = match distlab::scenario::load(file) {
             Ok(p) => p,
             Err(e) => {
-                println!("error {name}\n{e}");
+                writeln!(out, "error {name}\n{e}")?;
                 bad += 1;
                 continue;
             }
@@ -41,7 +44,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         let snap_path = match snapshot::snapshot_path(file) {
             Ok(p) => p,
             Err(e) => {
-                println!("error {e}");
+                writeln!(out, "error {e}")?;
                 bad += 1;
                 continue;
             }
@@ -49,7 +52,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         let (actual, report) = match snapshot::trace_of(&plan) {
             Ok(r) => r,
             Err(e) => {
-                println!("error {name}\n{e}");
+                writeln!(out, "error {name}\n{e}")?;
                 bad += 1;
                 continue;
             }
@@ -79,21 +82,21 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         }
         if problems.is_empty() {
             passed += 1;
-            println!("ok    {name}{}", if write { "  (snapshot written)" } else { "" });
+            writeln!(out, "ok    {name}{}", if write { "  (snapshot written)" } else { "" })?;
         } else {
             failed += 1;
-            println!("FAIL  {name}");
+            writeln!(out, "FAIL  {name}")?;
             for p in problems {
                 for line in p.lines() {
-                    println!("      {line}");
+                    writeln!(out, "      {line}")?;
                 }
             }
         }
     }
     for orphan in orphans(&paths, &files) {
-        println!("note  {} has no scenario any more (delete it, or restore its scenario)", orphan.display());
+        writeln!(out, "note  {} has no scenario any more (delete it, or restore its scenario)", orphan.display())?;
     }
-    println!("{passed} passed, {failed} failed{}", if bad > 0 { format!(", {bad} could not be loaded") } else { String::new() });
+    writeln!(out, "{passed} passed, {failed} failed{}", if bad > 0 { format!(", {bad} could not be loaded") } else { String::new() })?;
     Ok(if bad > 0 {
         Outcome::BadInput
     } else if failed > 0 {

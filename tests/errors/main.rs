@@ -456,3 +456,25 @@ fn schema_is_json_with_the_scenario_fields() {
     let step = defs["Step"]["properties"].as_object().expect("Step properties");
     assert!(step.contains_key("crash") && step.contains_key("do"), "{step:?}");
 }
+
+/// A reader that goes away early (`distlab list | head -1`) ends the command
+/// quietly: no panic, exit code 0.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::io::Read;
+    for args in [&["list"][..], &["run", concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/election/ring-50-nodes.yaml")][..]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_distlab"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts");
+        let mut first = [0u8; 16];
+        child.stdout.take().expect("stdout").read_exact(&mut first).expect("some output");
+        // Dropping the pipe's read end closes it while the child still writes.
+        let out = child.wait_with_output().expect("ends");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
