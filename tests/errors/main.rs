@@ -462,7 +462,8 @@ fn schema_is_json_with_the_scenario_fields() {
 #[test]
 fn a_closed_stdout_is_not_a_panic() {
     use std::io::Read;
-    for args in [&["list"][..], &["run", concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/election/ring-50-nodes.yaml")][..]] {
+    // The second writes ~150 KB, more than a pipe holds: it must hit the closed pipe.
+    for args in [&["list"][..], &["run", concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/lua/random-crashes-20-nodes.lua")][..]] {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_distlab"))
             .args(args)
             .stdout(std::process::Stdio::piped())
