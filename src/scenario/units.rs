@@ -68,9 +68,9 @@ pub fn format_ns(ns: i64) -> String {
             let digits = scale.ilog10() as usize;
             let s = format!("{frac:0digits$}");
             let s = s.trim_end_matches('0');
-            // A fraction only on a short whole part: 1.5ms, 999.25us; not
-            // 1234.567us, which reads better as 1234567ns.
-            if s.len() <= 3 && whole < 1000 {
+            // Up to microsecond precision in the unit, and a short whole part
+            // below seconds: 1.5ms, 4.99884s, 1.234567ms; not 1234.567us.
+            if s.len() <= 6 && (unit == "s" || whole < 1000) {
                 return format!("{sign}{whole}.{s}{unit}");
             }
         }
@@ -330,7 +330,10 @@ mod tests {
         assert_eq!(Dur::parse("0").unwrap().0, 0);
         assert_eq!(Dur(1_500_000).to_string(), "1.5ms");
         assert_eq!(Dur(3_000_000_000).to_string(), "3s");
-        assert_eq!(Dur(1_234_567).to_string(), "1234567ns");
+        assert_eq!(Dur(1_234_567).to_string(), "1.234567ms");
+        assert_eq!(Dur(39_885_504_000).to_string(), "39.885504s");
+        assert_eq!(SignedDur(4_998_840_000).to_string(), "+4.99884s");
+        assert_eq!(Dur(1_000_000_001).to_string(), "1000000001ns");
         assert!(Dur::parse("5 parsecs").unwrap_err().contains("unknown unit \"parsecs\""));
         assert!(Dur::parse("-1ms").unwrap_err().contains("negative"));
         assert!(Dur::parse("7").unwrap_err().contains("no unit"));
