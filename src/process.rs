@@ -68,6 +68,15 @@ pub enum Observation {
     Synced { source: NodeId, bound: u64 },
     /// An event of a logical-clock algorithm and its timestamp.
     Logical { event: String, step: LogicalStep, stamp: LogicalStamp },
+    /// A job arrives at a load balancer's dispatcher, with its work in ns.
+    JobSubmitted { job: u64, duration: Nanos },
+    /// The dispatcher sends `job` to `server`; `why` is the policy's reason
+    /// (or the re-dispatch after a server failed).
+    Assigned { job: u64, server: NodeId, why: String },
+    /// The dispatcher learns that `server` has finished `job`.
+    JobDone { job: u64, server: NodeId },
+    /// One line of a table a seed lab prints (`Server 1 Processes: [1, 5]`).
+    Table(String),
 }
 
 /// What a logical-clock event is: the checker rebuilds happened-before from
@@ -137,6 +146,10 @@ impl Observation {
             Observation::Note(_) => "note",
             Observation::Synced { .. } => "bound",
             Observation::Logical { .. } => "stamp",
+            Observation::JobSubmitted { .. } => "submit",
+            Observation::Assigned { .. } => "assign",
+            Observation::JobDone { .. } => "done",
+            Observation::Table(_) => "table",
         }
     }
 
@@ -169,6 +182,12 @@ impl Observation {
                 LogicalStep::Send { to } => write!(f, "event {event}: send to {to}, {stamp}"),
                 LogicalStep::Receive { from, send } => write!(f, "event {event}: receive {send} from {from}, {stamp}"),
             },
+            Observation::JobSubmitted { job, duration } => {
+                write!(f, "Job {job} arrives ({} of work)", crate::scenario::units::Dur(*duration))
+            }
+            Observation::Assigned { job, server, why } => write!(f, "Job {job} -> Server {server} ({why})"),
+            Observation::JobDone { job, server } => write!(f, "Job {job} done by Server {server}"),
+            Observation::Table(line) => f.write_str(line),
         }
     }
 }

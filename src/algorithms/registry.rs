@@ -10,7 +10,7 @@ use crate::report::RunReport;
 use crate::scenario::Plan;
 use crate::trace::pictures::{PictureOptions, picture_plan};
 
-use super::{clock, election, mutex};
+use super::{balance, clock, election, mutex};
 
 /// A command a scenario can send to a node with `do:`.
 #[derive(Debug)]
@@ -228,6 +228,78 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<clock::vector::VectorClock>,
         run: run_plan::<clock::vector::VectorClock>,
         picture: picture_plan::<clock::vector::VectorClock>,
+    },
+    Algorithm {
+        name: "balance.round-robin",
+        family: "balance",
+        summary: "the seed's round robin: servers take jobs in turn",
+        commands: balance::COMMANDS,
+        message_kinds: balance::KINDS,
+        checks: crate::check::balance::CHECKS,
+        params: balance::PARAMS,
+        validate_params: validate_params::<balance::BalanceNode<balance::round_robin::RoundRobin>>,
+        run: run_plan::<balance::BalanceNode<balance::round_robin::RoundRobin>>,
+        picture: picture_plan::<balance::BalanceNode<balance::round_robin::RoundRobin>>,
+    },
+    Algorithm {
+        name: "balance.weighted-round-robin",
+        family: "balance",
+        summary: "smooth weighted round robin: w_i jobs of every sum(w), interleaved",
+        commands: balance::COMMANDS,
+        message_kinds: balance::KINDS,
+        checks: crate::check::balance::CHECKS,
+        params: balance::WEIGHTED_PARAMS,
+        validate_params: validate_params::<balance::BalanceNode<balance::weighted_round_robin::WeightedRoundRobin>>,
+        run: run_plan::<balance::BalanceNode<balance::weighted_round_robin::WeightedRoundRobin>>,
+        picture: picture_plan::<balance::BalanceNode<balance::weighted_round_robin::WeightedRoundRobin>>,
+    },
+    Algorithm {
+        name: "balance.random",
+        family: "balance",
+        summary: "a seeded uniform random server per job",
+        commands: balance::COMMANDS,
+        message_kinds: balance::KINDS,
+        checks: crate::check::balance::CHECKS,
+        params: balance::PARAMS,
+        validate_params: validate_params::<balance::BalanceNode<balance::random::Random>>,
+        run: run_plan::<balance::BalanceNode<balance::random::Random>>,
+        picture: picture_plan::<balance::BalanceNode<balance::random::Random>>,
+    },
+    Algorithm {
+        name: "balance.least-connections",
+        family: "balance",
+        summary: "the server with the fewest unfinished jobs",
+        commands: balance::COMMANDS,
+        message_kinds: balance::KINDS,
+        checks: crate::check::balance::CHECKS,
+        params: balance::PARAMS,
+        validate_params: validate_params::<balance::BalanceNode<balance::least_connections::LeastConnections>>,
+        run: run_plan::<balance::BalanceNode<balance::least_connections::LeastConnections>>,
+        picture: picture_plan::<balance::BalanceNode<balance::least_connections::LeastConnections>>,
+    },
+    Algorithm {
+        name: "balance.power-of-two",
+        family: "balance",
+        summary: "two seeded random samples, the less loaded wins",
+        commands: balance::COMMANDS,
+        message_kinds: balance::KINDS,
+        checks: crate::check::balance::CHECKS,
+        params: balance::PARAMS,
+        validate_params: validate_params::<balance::BalanceNode<balance::power_of_two::PowerOfTwo>>,
+        run: run_plan::<balance::BalanceNode<balance::power_of_two::PowerOfTwo>>,
+        picture: picture_plan::<balance::BalanceNode<balance::power_of_two::PowerOfTwo>>,
+    },
+    Algorithm {
+        name: "balance.consistent-hash",
+        family: "balance",
+        summary: "hash ring with virtual nodes: a join or leave moves ~1/N of the keys",
+        commands: balance::COMMANDS,
+        message_kinds: balance::KINDS,
+        checks: crate::check::balance::CHECKS,
+        params: balance::HASH_PARAMS,
+        validate_params: validate_params::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>,
+        run: run_plan::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>,
+        picture: picture_plan::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>,
     },
 ];
 

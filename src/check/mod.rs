@@ -5,6 +5,7 @@
 //! names the event where things went wrong; the runner replays the run to show
 //! the trace prefix that led there.
 
+pub mod balance;
 pub mod clock;
 pub mod election;
 pub mod expect;

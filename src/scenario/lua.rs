@@ -47,6 +47,10 @@ pub const OBSERVATION_KINDS: &[&str] = &[
     "Synced",
     "Logical",
     "Note",
+    "JobSubmitted",
+    "Assigned",
+    "JobDone",
+    "Table",
 ];
 
 /// A Lua scenario's source, kept in the plan so each run can start afresh.

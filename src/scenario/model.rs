@@ -471,6 +471,13 @@ pub struct Expect {
     /// How far apart the clocks may be, e.g. `{max: 2ms}` (clock family).
     #[serde(default)]
     pub skew: Option<SkewBound>,
+    /// How many jobs finish, e.g. `{exact: 20}` (balance family).
+    #[serde(default)]
+    pub jobs_done: Option<Bound>,
+    /// The largest max/mean ratio of the servers' work, e.g. `1.25`
+    /// (balance family; 1.0 is a perfect balance).
+    #[serde(default)]
+    pub max_imbalance: Option<f64>,
 }
 
 /// `expect: skew: {max: 2ms, from: 10ms}`: judged at every `show_clocks`

@@ -223,6 +223,17 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
         if s.expect.leader.is_some() && a.family != "election" {
             c.fail(path!["expect", "leader"], format!("`leader` is an expectation of the election family, and {} is not one", a.name));
         }
+        let balance_only = [("jobs_done", s.expect.jobs_done.is_some()), ("max_imbalance", s.expect.max_imbalance.is_some())];
+        for (key, given) in balance_only {
+            if given && a.family != "balance" {
+                c.fail(path!["expect", key], format!("`{key}` is an expectation of the balance family, and {} is not one", a.name));
+            }
+        }
+        if let Some(m) = s.expect.max_imbalance
+            && !(m.is_finite() && m >= 1.0)
+        {
+            c.fail(path!["expect", "max_imbalance"], format!("max_imbalance {m}: expected a ratio of 1.0 or more (max/mean work)"));
+        }
     }
 
     match (c.problems.is_empty(), algorithm) {
