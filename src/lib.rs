@@ -19,6 +19,7 @@ pub mod check;
 pub mod engine;
 pub mod process;
 pub mod report;
+pub mod rmi;
 pub mod scenario;
 pub mod snapshot;
 pub mod trace;

@@ -30,6 +30,9 @@ enum Command {
     Schema(cli::schema::SchemaArgs),
     /// Measure engine throughput against a bare binary-heap baseline.
     Bench(cli::bench::BenchArgs),
+    /// Remote method invocation: a registry, calculator objects and calls
+    /// over TCP with JSON-RPC 2.0.
+    Rmi(cli::rmi::RmiArgs),
 }
 
 /// What a subcommand concluded.
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::List(a) => cli::list::run(a),
         Command::Schema(a) => cli::schema::run(a),
         Command::Bench(a) => cli::bench::run(a),
+        Command::Rmi(a) => cli::rmi::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod list;
+pub mod rmi;
 pub mod run;
 pub mod schema;
 pub mod test;
@@ -15,5 +16,8 @@ Examples:
   distlab test scenarios/election --accept               write new or changed snapshots
   distlab list                                           algorithms, commands, params
   distlab schema > distlab.schema.json                   for yaml-language-server
+  distlab rmi registry --port 1878 &                     remote objects over JSON-RPC:
+  distlab rmi serve --name hello &                       a calculator bound as \"hello\",
+  distlab rmi call rmi://127.0.0.1:1878/hello sqrt 16    and a call to it
 
 Exit codes: 0 all good, 1 a check or snapshot failed, 2 bad input.";
