@@ -328,7 +328,7 @@ impl<'p, P: Process> Runner<'p, P> {
                     if self.script_error.is_some() {
                         break StopReason::ScriptError;
                     }
-                    if self.perform_script(sink) {
+                    if !self.script_out.is_empty() && self.perform_script(sink) {
                         break StopReason::Stopped;
                     }
                     continue;
@@ -413,7 +413,7 @@ impl<'p, P: Process> Runner<'p, P> {
             if self.script_error.is_some() {
                 break StopReason::ScriptError;
             }
-            if self.perform_script(sink) {
+            if !self.script_out.is_empty() && self.perform_script(sink) {
                 break StopReason::Stopped;
             }
         };
