@@ -77,6 +77,16 @@ pub enum Observation {
     JobDone { job: u64, server: NodeId },
     /// One line of a table a seed lab prints (`Server 1 Processes: [1, 5]`).
     Table(String),
+    /// A client starts remote call `call` (`2.1`) of `what` (`sqrt(16)`).
+    CallStarted { call: String, what: String },
+    /// The server executes call `call`: `what` in the seed's words (`Square
+    /// Root of 16`), and its `result` (`4`, or `error: …`).
+    Executed { call: String, method: String, what: String, result: String },
+    /// The client receives the result of `call` (the first one; later
+    /// duplicates are ignored).
+    CallReturned { call: String, result: String },
+    /// The client gives up on `call`: its retries ran out.
+    CallFailed { call: String },
 }
 
 /// What a logical-clock event is: the checker rebuilds happened-before from
@@ -150,6 +160,10 @@ impl Observation {
             Observation::Assigned { .. } => "assign",
             Observation::JobDone { .. } => "done",
             Observation::Table(_) => "table",
+            Observation::CallStarted { .. } => "call",
+            Observation::Executed { .. } => "execute",
+            Observation::CallReturned { .. } => "return",
+            Observation::CallFailed { .. } => "give-up",
         }
     }
 
@@ -188,6 +202,13 @@ impl Observation {
             Observation::Assigned { job, server, why } => write!(f, "Job {job} -> Server {server} ({why})"),
             Observation::JobDone { job, server } => write!(f, "Job {job} done by Server {server}"),
             Observation::Table(line) => f.write_str(line),
+            Observation::CallStarted { call, what } => write!(f, "Client {node} calls {what} (call {call})"),
+            Observation::Executed { call, what, result, .. } => match result.strip_prefix("error: ") {
+                Some(e) => write!(f, "{what} fails: {e} (call {call})"),
+                None => write!(f, "{what} is: {result} (call {call})"),
+            },
+            Observation::CallReturned { call, result } => write!(f, "Client {node} gets {result} (call {call})"),
+            Observation::CallFailed { call } => write!(f, "Client {node} gives up on call {call}"),
         }
     }
 }

@@ -6,3 +6,4 @@ pub mod clock;
 pub mod election;
 pub mod mutex;
 pub mod registry;
+pub mod rpc;

@@ -10,7 +10,7 @@ use crate::report::RunReport;
 use crate::scenario::Plan;
 use crate::trace::pictures::{PictureOptions, picture_plan};
 
-use super::{balance, clock, election, mutex};
+use super::{balance, clock, election, mutex, rpc};
 
 /// A command a scenario can send to a node with `do:`.
 #[derive(Debug)]
@@ -300,6 +300,30 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>,
         run: run_plan::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>,
         picture: picture_plan::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>,
+    },
+    Algorithm {
+        name: "rpc.at-least-once",
+        family: "rpc",
+        summary: "a client calls a calculator through a registry; a retry is a fresh execution (duplicates possible)",
+        commands: rpc::COMMANDS,
+        message_kinds: rpc::KINDS,
+        checks: crate::check::rpc::CHECKS,
+        params: rpc::PARAMS,
+        validate_params: validate_params::<rpc::at_least_once::AtLeastOnceNode>,
+        run: run_plan::<rpc::at_least_once::AtLeastOnceNode>,
+        picture: picture_plan::<rpc::at_least_once::AtLeastOnceNode>,
+    },
+    Algorithm {
+        name: "rpc.at-most-once",
+        family: "rpc",
+        summary: "request ids and a server-side reply cache: no duplicate execution while the server stays up",
+        commands: rpc::COMMANDS,
+        message_kinds: rpc::KINDS,
+        checks: crate::check::rpc::CHECKS_AT_MOST_ONCE,
+        params: rpc::PARAMS,
+        validate_params: validate_params::<rpc::at_most_once::AtMostOnceNode>,
+        run: run_plan::<rpc::at_most_once::AtMostOnceNode>,
+        picture: picture_plan::<rpc::at_most_once::AtMostOnceNode>,
     },
 ];
 

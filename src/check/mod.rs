@@ -10,6 +10,7 @@ pub mod clock;
 pub mod election;
 pub mod expect;
 pub mod mutex;
+pub mod rpc;
 
 use serde::Serialize;
 

@@ -51,6 +51,10 @@ pub const OBSERVATION_KINDS: &[&str] = &[
     "Assigned",
     "JobDone",
     "Table",
+    "CallStarted",
+    "Executed",
+    "CallReturned",
+    "CallFailed",
 ];
 
 /// A Lua scenario's source, kept in the plan so each run can start afresh.

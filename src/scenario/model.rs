@@ -478,6 +478,13 @@ pub struct Expect {
     /// (balance family; 1.0 is a perfect balance).
     #[serde(default)]
     pub max_imbalance: Option<f64>,
+    /// Executions beyond the first, summed over the calls, e.g. `{exact: 0}`
+    /// (rpc family).
+    #[serde(default)]
+    pub duplicate_executions: Option<Bound>,
+    /// How many calls return a result at their client (rpc family).
+    #[serde(default)]
+    pub calls_answered: Option<Bound>,
 }
 
 /// `expect: skew: {max: 2ms, from: 10ms}`: judged at every `show_clocks`

@@ -229,6 +229,13 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
                 c.fail(path!["expect", key], format!("`{key}` is an expectation of the balance family, and {} is not one", a.name));
             }
         }
+        let rpc_only =
+            [("duplicate_executions", s.expect.duplicate_executions.is_some()), ("calls_answered", s.expect.calls_answered.is_some())];
+        for (key, given) in rpc_only {
+            if given && a.family != "rpc" {
+                c.fail(path!["expect", key], format!("`{key}` is an expectation of the rpc family, and {} is not one", a.name));
+            }
+        }
         if let Some(m) = s.expect.max_imbalance
             && !(m.is_finite() && m >= 1.0)
         {
