@@ -24,6 +24,8 @@ enum Command {
     Run(cli::run::RunArgs),
     /// Compare every scenario's trace with its snapshot (and accept new ones).
     Test(cli::test::TestArgs),
+    /// Run several scenarios and print one table of their results side by side.
+    Compare(cli::compare::CompareArgs),
     /// List the algorithms with their commands, parameters and checks.
     List(cli::list::ListArgs),
     /// Print the JSON Schema of the scenario format (for yaml-language-server).
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cli::run::run(a),
         Command::Test(a) => cli::test::run(a),
+        Command::Compare(a) => cli::compare::run(a),
         Command::List(a) => cli::list::run(a),
         Command::Schema(a) => cli::schema::run(a),
         Command::Bench(a) => cli::bench::run(a),

@@ -1,6 +1,7 @@
 //! The subcommands, one file each.
 
 pub mod bench;
+pub mod compare;
 pub mod list;
 pub mod rmi;
 pub mod run;
@@ -14,6 +15,7 @@ Examples:
   distlab run FILE --seed 7 --format jsonl               another seed, JSON lines
   distlab test                                           every scenario against its snapshot
   distlab test scenarios/election --accept               write new or changed snapshots
+  distlab compare scenarios/balance/compare-*.yaml       one table, one row per scenario
   distlab list                                           algorithms, commands, params
   distlab schema > distlab.schema.json                   for yaml-language-server
   distlab rmi registry --port 1878 &                     remote objects over JSON-RPC:
