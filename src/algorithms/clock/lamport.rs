@@ -49,20 +49,7 @@ impl Message for Msg {
 
 pub const KINDS: &[&str] = &["APP"];
 
-/// No timers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Timer {}
-
-impl fmt::Display for Timer {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {}
-    }
-}
-
-/// No parameters.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {}
+pub use super::{NoParams as Params, NoTimer as Timer};
 
 pub const PARAMS: &[crate::algorithms::registry::ParamSpec] = &[];
 

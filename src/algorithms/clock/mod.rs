@@ -77,3 +77,18 @@ pub fn signed(ns: i64) -> String {
     };
     format!("{sign}{}", crate::process::short_duration(ns.unsigned_abs()))
 }
+
+/// The logical clocks have no timers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoTimer {}
+
+impl std::fmt::Display for NoTimer {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {}
+    }
+}
+
+/// The logical clocks take no parameters.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
