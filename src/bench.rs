@@ -108,8 +108,21 @@ pub fn ricart_agrawala_plan(n: u32, requests: u32) -> Result<Plan, BenchError> {
     }
     let mut params = serde_yaml::Mapping::new();
     params.insert("hold".into(), "1ms".into());
-    Ok(Plan {
-        name: format!("bench: Ricart-Agrawala, {n} nodes, {requests} requests each"),
+    let name = format!("bench: Ricart-Agrawala, {n} nodes, {requests} requests each");
+    Ok(bench_plan(name, algorithm, nodes, serde_yaml::Value::Mapping(params), timeline))
+}
+
+/// A benchmark plan: seed [`SEED`], latency [`LATENCY`], no loss, no clocks,
+/// no horizon (a run ends when its work is done).
+fn bench_plan(
+    name: String,
+    algorithm: &'static registry::Algorithm,
+    nodes: Vec<NodeId>,
+    params: serde_yaml::Value,
+    timeline: Vec<(Nanos, Action)>,
+) -> Plan {
+    Plan {
+        name,
         algorithm,
         nodes,
         seed: SEED,
@@ -120,12 +133,12 @@ pub fn ricart_agrawala_plan(n: u32, requests: u32) -> Result<Plan, BenchError> {
         clocks: BTreeMap::new(),
         adjust: Default::default(),
         slew_ppm: 500.0,
-        params: serde_yaml::Value::Mapping(params),
+        params,
         until: Nanos::MAX,
         timeline,
         expect: Expect::default(),
         script: None,
-    })
+    }
 }
 
 /// The benchmark's plan: `election.ring` on `n` nodes in `order`, every node
@@ -142,25 +155,8 @@ pub fn ring_plan(n: u32, order: Order) -> Result<Plan, BenchError> {
     };
     let command = Command { name: "start_election".to_string(), args: Vec::new() };
     let timeline = nodes.iter().map(|&node| (0, Action::Command { node, command: command.clone() })).collect();
-    Ok(Plan {
-        name: format!("bench: ring election, {n} nodes ({order:?}), every node initiates"),
-        algorithm,
-        nodes,
-        seed: SEED,
-        latency: LATENCY,
-        loss: Percent(0.0),
-        duplicate: Percent(0.0),
-        links: Vec::new(),
-        clocks: BTreeMap::new(),
-        adjust: Default::default(),
-        slew_ppm: 500.0,
-        params: serde_yaml::Value::Null,
-        // No horizon: every run ends when the election is over.
-        until: Nanos::MAX,
-        timeline,
-        expect: Expect::default(),
-        script: None,
-    })
+    let name = format!("bench: ring election, {n} nodes ({order:?}), every node initiates");
+    Ok(bench_plan(name, algorithm, nodes, serde_yaml::Value::Null, timeline))
 }
 
 /// Where a benchmark run writes its output.
