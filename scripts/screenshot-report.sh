@@ -28,7 +28,8 @@ done
 if [ -z "$browser" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing chromium with apt-get ..."
-        if apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; }; then
+        if timeout 900 apt-get install -y chromium >/dev/null 2>&1 \
+            || { timeout 300 apt-get update >/dev/null 2>&1 && timeout 900 apt-get install -y chromium >/dev/null 2>&1; }; then
             browser=chromium
         fi
     fi
@@ -40,7 +41,12 @@ fi
 
 profile="$(mktemp -d)"
 trap 'rm -rf "$profile"' EXIT
-"$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
+rm -f "$png"
+timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
     --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" \
-    --screenshot="$png" --window-size=1400,1000 "file://$html" >/dev/null 2>&1
+    --screenshot="$png" --window-size=1400,1000 "file://$html" >/dev/null 2>&1 || true
+if [ ! -s "$png" ]; then
+    echo "screenshot failed: $browser wrote no $png" >&2
+    exit 1
+fi
 echo "screenshot: $png"
