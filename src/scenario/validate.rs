@@ -410,8 +410,11 @@ fn step_action(c: &mut Checker<'_>, i: usize, step: &Step, algorithm: Option<&re
         let mut seen = BTreeSet::new();
         for (g, group) in groups.iter().enumerate() {
             c.nodes(path!["timeline", i, "partition", g], group);
+            let mut here = BTreeSet::new();
             for &n in group {
-                if !seen.insert(n) {
+                if !here.insert(n) {
+                    c.fail(path!["timeline", i, "partition", g], format!("node {n} appears twice in this group"));
+                } else if !seen.insert(n) {
                     c.fail(path!["timeline", i, "partition", g], format!("node {n} is in two groups"));
                 }
             }
