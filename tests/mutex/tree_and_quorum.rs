@@ -180,25 +180,6 @@ fn maekawa_alone_enters_without_a_message() {
     assert_eq!(r.stats.sent.total(), 0);
 }
 
-/// Every node asks `rounds` times at overlapping times with random latency.
-fn heavy(algorithm: &str, params: &str, seed: u64, n: u32, rounds: u32) -> (String, RunReport) {
-    let mut yaml = format!(
-        "name: t\nalgorithm: {algorithm}\nnodes: {n}\nseed: {seed}\nnetwork: {{latency: 1ms..4ms}}\nparams: {{hold: 1ms{params}}}\ntimeline:\n"
-    );
-    let mut steps = Vec::new();
-    for i in 1..=n {
-        for k in 0..rounds {
-            let at = (u64::from(i) * 7 + u64::from(k) * 13 + seed * 3) % 40;
-            steps.push((at, i));
-        }
-    }
-    steps.sort();
-    for (at, i) in steps {
-        yaml.push_str(&format!("  - {{at: {at}ms, node: {i}, do: request}}\n"));
-    }
-    run(&yaml)
-}
-
 #[test]
 fn safety_and_liveness_hold_under_load_for_20_seeds() {
     let cases = [
@@ -212,7 +193,7 @@ fn safety_and_liveness_hold_under_load_for_20_seeds() {
     for (algorithm, params, n, rounds) in cases {
         let mut contention = 0;
         for seed in 0..20 {
-            let (_, r) = heavy(algorithm, params, seed, n, rounds);
+            let r = super::heavy(algorithm, params, seed, n, rounds);
             assert!(
                 r.passed(),
                 "{algorithm} n={n} seed {seed}: {:?}",
@@ -231,7 +212,7 @@ fn safety_and_liveness_hold_under_load_for_20_seeds() {
 fn maekawa_under_load_stays_within_6_k_minus_1_per_entry_on_average() {
     // K = 5 on 9 nodes: 12 per entry alone, at most about 24 with contention.
     for seed in 0..20 {
-        let (_, r) = heavy("mutex.maekawa", "", seed, 9, 3);
+        let r = super::heavy("mutex.maekawa", "", seed, 9, 3);
         let entries = r.stats.observations.get("enter");
         assert!(r.stats.sent.total() <= 24 * entries, "seed {seed}: {} messages for {entries} entries", r.stats.sent.total());
     }
@@ -241,7 +222,7 @@ fn maekawa_under_load_stays_within_6_k_minus_1_per_entry_on_average() {
 fn raymond_under_load_costs_less_than_2_d_per_entry() {
     // Default tree over 10 nodes: D = 5 (index 7 to index 5 or 6 via the root).
     for seed in 0..20 {
-        let (_, r) = heavy("mutex.raymond", "", seed, 10, 3);
+        let r = super::heavy("mutex.raymond", "", seed, 10, 3);
         let entries = r.stats.observations.get("enter");
         assert!(r.stats.sent.total() <= 2 * diameter(10) * entries, "seed {seed}");
     }
