@@ -138,6 +138,8 @@ fn bench_plan(
         timeline,
         expect: Expect::default(),
         script: None,
+        transport: Default::default(),
+        wire: Default::default(),
     }
 }
 

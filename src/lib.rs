@@ -23,5 +23,6 @@ pub mod rmi;
 pub mod scenario;
 pub mod snapshot;
 pub mod trace;
+pub mod transport;
 
 pub use process::{Ctx, Message, Nanos, NodeId, Observation, Process};

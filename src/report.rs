@@ -25,6 +25,16 @@ pub struct RunReport {
     /// The error that stopped the scenario's script, if one did.
     #[serde(skip)]
     pub script_error: Option<String>,
+    /// The error that stopped the real transport, if one did.
+    #[serde(skip)]
+    pub transport_error: Option<String>,
+    /// What the real transport did (zeros on the simulated network); never
+    /// in the trace, which must not depend on the transport.
+    #[serde(skip)]
+    pub wire: crate::transport::WireStats,
+    /// The transport the run used.
+    #[serde(skip)]
+    pub transport: crate::transport::TransportKind,
 }
 
 impl RunReport {
@@ -55,6 +65,9 @@ impl RunReport {
             "  network   {} delivered, {} lost, {} partitioned, {} to a down node, {} duplicated",
             s.delivered, s.lost, s.partitioned, s.receiver_down, s.duplicated
         );
+        if s.undecodable > 0 {
+            let _ = writeln!(out, "  wire      {} copies did not decode at the receiver and were dropped", s.undecodable);
+        }
         if s.by_script > 0 {
             let _ = writeln!(out, "  script    {} messages dropped by the script", s.by_script);
         }

@@ -7,6 +7,7 @@ pub mod rmi;
 pub mod run;
 pub mod schema;
 pub mod test;
+pub mod wire;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -15,6 +16,8 @@ Examples:
   distlab run FILE --seed 7 --format jsonl               another seed, JSON lines
   distlab test                                           every scenario against its snapshot
   distlab test scenarios/election --accept               write new or changed snapshots
+  distlab run FILE --transport udp                       every message through real UDP sockets
+  distlab test --transport tcp                           the same traces over TCP on 127.0.0.1
   distlab compare scenarios/balance/compare-*.yaml       one table, one row per scenario
   distlab list                                           algorithms, commands, params
   distlab schema > distlab.schema.json                   for yaml-language-server

@@ -94,6 +94,8 @@ pub struct RunArgs {
     /// Stop a run after this many events.
     #[arg(long, default_value_t = Limits::default().max_events)]
     pub max_events: u64,
+    #[command(flatten)]
+    pub wire: super::wire::WireArgs,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
@@ -139,6 +141,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         if let Some(seed) = args.seed {
             plan.seed = seed;
         }
+        args.wire.apply(&mut plan);
         if i > 0 && format != OutFormat::Jsonl && format.picture().is_none() {
             writeln!(out)?;
         }
@@ -156,9 +159,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 outcome = Outcome::BadInput;
                 continue;
             }
+            Err(e @ RunError::Transport { .. }) => {
+                out.flush()?;
+                eprintln!("distlab run: {}: {e}", file.display());
+                outcome = Outcome::Failed;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         };
         if let Some(path) = &args.html {
+            let plan = Plan { transport: distlab::transport::TransportKind::Sim, ..plan.clone() };
             let (page, _) = (plan.algorithm.picture)(&plan, &RunOptions { format: Format::Quiet, limits }, Picture::Html.into())?;
             std::fs::write(path, page).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
         }

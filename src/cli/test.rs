@@ -17,6 +17,8 @@ pub struct TestArgs {
     /// Write the actual trace as the snapshot where it is missing or differs.
     #[arg(long)]
     pub accept: bool,
+    #[command(flatten)]
+    pub wire: super::wire::WireArgs,
 }
 
 pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
@@ -33,7 +35,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
     let (mut passed, mut failed, mut bad) = (0, 0, 0);
     for file in &files {
         let name = file.display();
-        let plan = match distlab::scenario::load(file) {
+        let mut plan = match distlab::scenario::load(file) {
             Ok(p) => p,
             Err(e) => {
                 writeln!(out, "error {name}\n{e}")?;
@@ -41,6 +43,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
                 continue;
             }
         };
+        args.wire.apply(&mut plan);
         let snap_path = match snapshot::snapshot_path(file) {
             Ok(p) => p,
             Err(e) => {
@@ -51,6 +54,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
         };
         let (actual, report) = match snapshot::trace_of(&plan) {
             Ok(r) => r,
+            Err(e @ distlab::engine::RunError::Transport { .. }) => {
+                writeln!(out, "FAIL  {name}\n      {e}")?;
+                failed += 1;
+                continue;
+            }
             Err(e) => {
                 writeln!(out, "error {name}\n{e}")?;
                 bad += 1;

@@ -46,8 +46,20 @@ pub enum RunError {
     Params { algorithm: &'static str, message: String },
     #[error("{0}")]
     Script(String),
+    #[error("transport {transport}: {message}")]
+    Transport { transport: crate::transport::TransportKind, message: String },
     #[error("cannot write the trace: {0}")]
     Io(#[from] io::Error),
+}
+
+impl RunReport {
+    /// The error that stopped the run (script or transport), taken out of the report.
+    pub fn take_fatal(&mut self) -> Option<RunError> {
+        if let Some(e) = self.script_error.take() {
+            return Some(RunError::Script(e));
+        }
+        self.transport_error.take().map(|message| RunError::Transport { transport: self.transport, message })
+    }
 }
 
 /// How many trace lines a failed check shows.
@@ -79,9 +91,9 @@ pub fn run_plan<P: Process>(plan: &Plan, opts: &RunOptions, out: &mut dyn Write)
             sink.raw(COLUMNS);
             sink.raw("\n");
             let mut report = execute::<P>(plan, &params, opts, &mut sink);
-            if let Some(e) = report.script_error.take() {
+            if let Some(e) = report.take_fatal() {
                 sink.flush()?;
-                return Err(RunError::Script(e));
+                return Err(e);
             }
             fill_prefixes::<P>(plan, &params, opts, &mut report);
             sink.raw(&report.summary_text());
@@ -91,9 +103,9 @@ pub fn run_plan<P: Process>(plan: &Plan, opts: &RunOptions, out: &mut dyn Write)
         Format::Jsonl => {
             let mut sink = JsonlSink::new(out);
             let mut report = execute::<P>(plan, &params, opts, &mut sink);
-            if let Some(e) = report.script_error.take() {
+            if let Some(e) = report.take_fatal() {
                 sink.flush()?;
-                return Err(RunError::Script(e));
+                return Err(e);
             }
             fill_prefixes::<P>(plan, &params, opts, &mut report);
             sink.line(&serde_json::json!({ "summary": &report }));
@@ -102,8 +114,8 @@ pub fn run_plan<P: Process>(plan: &Plan, opts: &RunOptions, out: &mut dyn Write)
         }
         Format::Quiet => {
             let mut report = execute::<P>(plan, &params, opts, &mut NullSink);
-            if let Some(e) = report.script_error.take() {
-                return Err(RunError::Script(e));
+            if let Some(e) = report.take_fatal() {
+                return Err(e);
             }
             fill_prefixes::<P>(plan, &params, opts, &mut report);
             out.write_all(header.as_bytes())?;
@@ -131,6 +143,9 @@ pub(crate) fn execute<P: Process>(plan: &Plan, params: &P::Params, opts: &RunOpt
         results,
         alive: runner.alive().filter(|(_, a)| *a).map(|(n, _)| n).collect(),
         script_error: runner.script_error.take(),
+        transport_error: runner.wire_error.take(),
+        wire: runner.wire_stats(),
+        transport: plan.transport,
     }
 }
 
@@ -140,7 +155,9 @@ pub(crate) fn fill_prefixes<P: Process>(plan: &Plan, params: &P::Params, opts: &
     for r in report.results.iter_mut().filter(|r| !r.ok) {
         let Some(at) = r.at else { continue };
         let mut sink = PrefixSink::new(PREFIX_LINES, at.event);
-        let mut runner = Runner::<P>::new(plan, params, Vec::new(), opts.limits);
+        // The trace is the same on every transport: replay in memory.
+        let sim = Plan { transport: crate::transport::TransportKind::Sim, ..plan.clone() };
+        let mut runner = Runner::<P>::new(&sim, params, Vec::new(), opts.limits);
         runner.run(&mut sink);
         r.prefix = sink.lines.into_iter().collect();
     }

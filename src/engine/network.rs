@@ -38,6 +38,8 @@ pub enum DropReason {
     ReceiverDown,
     /// A script hook (`on_send`, `on_deliver`) dropped it.
     Script,
+    /// It crossed a real transport but did not decode at the receiver.
+    Undecodable,
 }
 
 impl DropReason {
@@ -47,6 +49,7 @@ impl DropReason {
             DropReason::Partition => "partitioned",
             DropReason::ReceiverDown => "receiver down",
             DropReason::Script => "dropped by the script",
+            DropReason::Undecodable => "undecodable",
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::check::{CheckResult, Checker, EndState};
 use crate::process::{Ctx, Effect, Message, Nanos, NodeId, NodeRng, Observation, Process, Setup};
 use crate::scenario::{Action, Plan};
 use crate::trace::event::{StopReason, TraceEvent, TraceSink};
+use crate::transport::{Carrier, TransportKind, WireStats, codec};
 
 /// Knobs that do not belong in the scenario file.
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +65,11 @@ pub struct Runner<'p, P: Process> {
     script_out: Vec<ScriptOut>,
     /// The first error the script raised; the run stops there.
     pub script_error: Option<String>,
+    /// The real transport that carries each delivered message (`None`: in memory).
+    wire: Option<Box<dyn Carrier>>,
+    wire_buf: Vec<u8>,
+    /// The first error of the transport; the run stops there.
+    pub wire_error: Option<String>,
 }
 
 impl<'p, P: Process> Runner<'p, P> {
@@ -75,7 +81,95 @@ impl<'p, P: Process> Runner<'p, P> {
                 Err(e) => runner.script_error = Some(e),
             }
         }
+        if plan.transport != TransportKind::Sim {
+            match crate::transport::open(plan.transport, plan.nodes.len(), &plan.wire) {
+                Ok(w) => runner.wire = w,
+                Err(e) => runner.wire_error = Some(e.to_string()),
+            }
+        }
         runner
+    }
+
+    /// Carries messages over `carrier` instead of the plan's transport (a
+    /// custom transport, or a test's faulty one).
+    pub fn set_carrier(&mut self, carrier: Box<dyn Carrier>) {
+        self.wire_error = None;
+        self.wire = Some(carrier);
+    }
+
+    /// What the real transport did (zeros on the simulated network).
+    pub fn wire_stats(&self) -> WireStats {
+        self.wire.as_ref().map(|w| w.stats()).unwrap_or_default()
+    }
+
+    /// Carries `msg` from `i` to `j` over the real transport: encode, send,
+    /// read at the receiver, decode. `None` when it did not arrive intact
+    /// (counted, traced as a drop) or the transport failed (the run stops).
+    fn carry(&mut self, sink: &mut dyn TraceSink<P>, i: u32, j: u32, msg: P::Msg) -> Option<P::Msg> {
+        let wire = self.wire.as_mut()?;
+        self.wire_buf.clear();
+        if let Err(e) = codec::encode(&msg, &mut self.wire_buf) {
+            self.wire_error.get_or_insert(format!("cannot encode {msg}: {e}"));
+            return None;
+        }
+        match wire.carry(i, j, &self.wire_buf) {
+            Ok(bytes) => self.decode_copy(sink, i, j, &msg, &bytes),
+            Err(e) => {
+                let (from, to) = (self.ids[i as usize], self.ids[j as usize]);
+                self.wire_error.get_or_insert(format!("message {msg} from {from} to {to}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Decodes what the receiver read; a copy that does not decode is counted and dropped.
+    fn decode_copy(&mut self, sink: &mut dyn TraceSink<P>, i: u32, j: u32, msg: &P::Msg, bytes: &[u8]) -> Option<P::Msg> {
+        match codec::decode::<P::Msg>(bytes) {
+            Ok(m) => Some(m),
+            Err(_) => {
+                self.stats.undecodable += 1;
+                self.stats.dropped(DropReason::Undecodable);
+                let (from, to) = (self.ids[i as usize], self.ids[j as usize]);
+                self.trace_msg(sink, TraceEvent::Drop { from, to, msg, reason: DropReason::Undecodable });
+                None
+            }
+        }
+    }
+
+    /// A broadcast over a transport with a group send: one frame to the
+    /// group, then each receiver's decoded copy goes its own way through the
+    /// network model. `false` when the transport has no group send.
+    fn broadcast_group(&mut self, sink: &mut dyn TraceSink<P>, i: u32, msg: &P::Msg) -> bool {
+        let Some(wire) = self.wire.as_mut() else { return false };
+        self.wire_buf.clear();
+        if let Err(e) = codec::encode(msg, &mut self.wire_buf) {
+            self.wire_error.get_or_insert(format!("cannot encode {msg}: {e}"));
+            return true;
+        }
+        let copies = match wire.carry_group(i, &self.wire_buf) {
+            Ok(Some(c)) => c,
+            Ok(None) => return false,
+            Err(e) => {
+                let from = self.ids[i as usize];
+                self.wire_error.get_or_insert(format!("broadcast {msg} from {from}: {e}"));
+                return true;
+            }
+        };
+        for (j, copy) in copies.into_iter().enumerate() {
+            let Some(bytes) = copy else { continue };
+            let j = j as u32;
+            match codec::decode::<P::Msg>(&bytes) {
+                Ok(m) => self.transmit(sink, i, j, m, true),
+                Err(_) => {
+                    // Sent, then lost to corruption: both show in the trace.
+                    self.stats.sent.add(msg.kind());
+                    let (from, to) = (self.ids[i as usize], self.ids[j as usize]);
+                    self.trace_msg(sink, TraceEvent::Send { from, to, msg });
+                    self.decode_copy(sink, i, j, msg, &bytes);
+                }
+            }
+        }
+        true
     }
 
     fn build(plan: &'p Plan, params: &P::Params, checkers: Vec<Box<dyn Checker<P>>>, limits: Limits) -> Self {
@@ -146,6 +240,9 @@ impl<'p, P: Process> Runner<'p, P> {
             director: None,
             script_out: Vec::new(),
             script_error: None,
+            wire: None,
+            wire_buf: Vec::new(),
+            wire_error: None,
         }
     }
 
@@ -204,7 +301,7 @@ impl<'p, P: Process> Runner<'p, P> {
     fn perform(&mut self, sink: &mut dyn TraceSink<P>, i: u32, effect: Effect<P>) {
         match effect {
             Effect::Send(to, msg) => match self.idx(to) {
-                Some(j) => self.transmit(sink, i, j, msg),
+                Some(j) => self.transmit(sink, i, j, msg, false),
                 None => {
                     let text =
                         format!("process {} sent {msg} to {to}, which is not in the scenario: message discarded", self.ids[i as usize]);
@@ -212,10 +309,13 @@ impl<'p, P: Process> Runner<'p, P> {
                 }
             },
             Effect::Broadcast(msg) => {
+                if self.wire.is_some() && self.broadcast_group(sink, i, &msg) {
+                    return;
+                }
                 let n = self.ids.len() as u32;
                 for j in 0..n {
                     if j != i {
-                        self.transmit(sink, i, j, msg.clone());
+                        self.transmit(sink, i, j, msg.clone(), false);
                     }
                 }
             }
@@ -243,7 +343,9 @@ impl<'p, P: Process> Runner<'p, P> {
         }
     }
 
-    fn transmit(&mut self, sink: &mut dyn TraceSink<P>, i: u32, j: u32, msg: P::Msg) {
+    /// Sends one message from `i` to `j` through the network model; `carried`
+    /// when a group send has already taken it over the real transport.
+    fn transmit(&mut self, sink: &mut dyn TraceSink<P>, i: u32, j: u32, msg: P::Msg, carried: bool) {
         self.stats.sent.add(msg.kind());
         let (from, to) = (self.ids[i as usize], self.ids[j as usize]);
         self.trace_msg(sink, TraceEvent::Send { from, to, msg: &msg });
@@ -260,6 +362,14 @@ impl<'p, P: Process> Runner<'p, P> {
                 self.trace_msg(sink, TraceEvent::Drop { from, to, msg: &msg, reason });
             }
             Fate::Delivered { mut delay, mut duplicate } => {
+                let msg = if self.wire.is_some() && !carried {
+                    match self.carry(sink, i, j, msg) {
+                        Some(m) => m,
+                        None => return,
+                    }
+                } else {
+                    msg
+                };
                 match verdict {
                     Verdict::Delay(d) => delay += d,
                     Verdict::Duplicate if duplicate.is_none() => duplicate = Some(delay),
@@ -301,6 +411,9 @@ impl<'p, P: Process> Runner<'p, P> {
         let stop = loop {
             if self.script_error.is_some() {
                 break StopReason::ScriptError;
+            }
+            if self.wire_error.is_some() {
+                break StopReason::TransportError;
             }
             if stopped_early {
                 break StopReason::Stopped;

@@ -44,6 +44,8 @@ pub struct Stats {
     /// Dropped by a script hook.
     pub by_script: u64,
     pub duplicated: u64,
+    /// Copies that crossed a real transport but did not decode (dropped).
+    pub undecodable: u64,
     pub timers: u64,
     /// The sum over events of the queue's length when the event was taken:
     /// `queue_len_sum / events` is the mean queue length (for the benchmark).
@@ -65,6 +67,7 @@ impl Default for Stats {
             receiver_down: 0,
             by_script: 0,
             duplicated: 0,
+            undecodable: 0,
             timers: 0,
             queue_len_sum: 0,
             observations: Tally::default(),
@@ -81,6 +84,7 @@ impl Stats {
             DropReason::Partition => self.partitioned += 1,
             DropReason::ReceiverDown => self.receiver_down += 1,
             DropReason::Script => self.by_script += 1,
+            DropReason::Undecodable => {}
         }
     }
 }

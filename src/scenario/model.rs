@@ -41,6 +41,11 @@ pub struct Scenario {
     /// Stop the run at this virtual time even if events remain (default 60s).
     #[serde(default)]
     pub until: Option<Dur>,
+    /// How messages travel: `sim` (in memory, the default), or through real
+    /// sockets on 127.0.0.1 in lockstep — `udp`, `tcp`, `multicast`, `file`.
+    /// The trace is the same on every transport; `--transport` overrides it.
+    #[serde(default)]
+    pub transport: Option<crate::transport::TransportKind>,
     /// Faults and requests, in time order.
     #[serde(default)]
     pub timeline: Vec<Step>,

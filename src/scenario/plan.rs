@@ -71,6 +71,10 @@ pub struct Plan {
     pub expect: Expect,
     /// The Lua script that drives the run, for a `.lua` scenario.
     pub script: Option<std::sync::Arc<super::lua::LuaScript>>,
+    /// The transport that carries the messages (the scenario's, or `--transport`).
+    pub transport: crate::transport::TransportKind,
+    /// Group, interface, TTL and timeout of the real transports.
+    pub wire: crate::transport::TransportOptions,
 }
 
 /// How long a run may last in virtual time when the scenario does not say.

@@ -261,6 +261,8 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
             timeline,
             expect: s.expect.clone(),
             script: None,
+            transport: s.transport.unwrap_or_default(),
+            wire: crate::transport::TransportOptions::default(),
         }),
         _ => Err(c.problems),
     }

@@ -19,6 +19,8 @@ pub enum StopReason {
     EventLimit,
     /// The scenario's script raised an error.
     ScriptError,
+    /// The real transport failed (a socket error, a frame that never came).
+    TransportError,
 }
 
 impl StopReason {
@@ -29,6 +31,7 @@ impl StopReason {
             StopReason::Stopped => "stop on the timeline",
             StopReason::EventLimit => "event limit reached",
             StopReason::ScriptError => "the script failed",
+            StopReason::TransportError => "the transport failed",
         }
     }
 }

@@ -84,8 +84,8 @@ pub fn record_with<P: Process>(
 ) -> Result<(Vec<RecordedEvent>, RunReport), RunError> {
     let params = parse_params::<P>(plan)?;
     let mut report = crate::engine::execute::<P>(plan, &params, opts, &mut recorder);
-    if let Some(e) = report.script_error.take() {
-        return Err(RunError::Script(e));
+    if let Some(e) = report.take_fatal() {
+        return Err(e);
     }
     crate::engine::fill_prefixes::<P>(plan, &params, opts, &mut report);
     Ok((recorder.into_events(), report))
