@@ -17,6 +17,7 @@ pub mod algorithms;
 pub mod bench;
 pub mod check;
 pub mod engine;
+pub mod live;
 pub mod process;
 pub mod report;
 pub mod rmi;

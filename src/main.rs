@@ -35,6 +35,11 @@ enum Command {
     /// Remote method invocation: a registry, calculator objects and calls
     /// over TCP with JSON-RPC 2.0.
     Rmi(cli::rmi::RmiArgs),
+    /// Run a scenario live: one OS process per node, real sockets and timers.
+    Cluster(cli::cluster::ClusterArgs),
+    /// One node of a live cluster (`distlab cluster` starts these).
+    #[command(hide = true)]
+    Node(cli::node::NodeArgs),
 }
 
 /// What a subcommand concluded.
@@ -56,6 +61,8 @@ fn main() -> ExitCode {
         Command::Schema(a) => cli::schema::run(a),
         Command::Bench(a) => cli::bench::run(a),
         Command::Rmi(a) => cli::rmi::run(a),
+        Command::Cluster(a) => cli::cluster::run(a),
+        Command::Node(a) => cli::node::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

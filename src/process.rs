@@ -37,7 +37,7 @@ pub trait Message: Clone + fmt::Debug + fmt::Display + Serialize + DeserializeOw
 }
 
 /// A fact a node reports about itself; the checkers read these.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", content = "value")]
 pub enum Observation {
     /// The node starts an election.
@@ -91,7 +91,7 @@ pub enum Observation {
 
 /// What a logical-clock event is: the checker rebuilds happened-before from
 /// the sends and receives (a receive names the send event it matches).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogicalStep {
     Local,
@@ -101,7 +101,7 @@ pub enum LogicalStep {
 
 /// A logical timestamp: a Lamport counter or a vector (one entry per node,
 /// in scenario order).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogicalStamp {
     Lamport(u64),

@@ -44,6 +44,8 @@ pub struct Algorithm {
     pub validate_params: fn(&serde_yaml::Value) -> Result<(), String>,
     pub run: RunFn,
     pub picture: PictureFn,
+    /// The live-mode entry points (`distlab cluster`, `distlab node`).
+    pub live: crate::live::LiveFns,
 }
 
 impl std::fmt::Debug for Algorithm {
@@ -72,6 +74,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<election::ring::RingNode>,
         run: run_plan::<election::ring::RingNode>,
         picture: picture_plan::<election::ring::RingNode>,
+        live: crate::live::LiveFns::of::<election::ring::RingNode>(),
     },
     Algorithm {
         name: "election.bully",
@@ -84,6 +87,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<election::bully::BullyNode>,
         run: run_plan::<election::bully::BullyNode>,
         picture: picture_plan::<election::bully::BullyNode>,
+        live: crate::live::LiveFns::of::<election::bully::BullyNode>(),
     },
     Algorithm {
         name: "mutex.central",
@@ -96,6 +100,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<mutex::central::CentralNode>,
         run: run_plan::<mutex::central::CentralNode>,
         picture: picture_plan::<mutex::central::CentralNode>,
+        live: crate::live::LiveFns::of::<mutex::central::CentralNode>(),
     },
     Algorithm {
         name: "mutex.lamport",
@@ -108,6 +113,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<mutex::lamport::LamportNode>,
         run: run_plan::<mutex::lamport::LamportNode>,
         picture: picture_plan::<mutex::lamport::LamportNode>,
+        live: crate::live::LiveFns::of::<mutex::lamport::LamportNode>(),
     },
     Algorithm {
         name: "mutex.ricart-agrawala",
@@ -120,6 +126,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<mutex::ricart_agrawala::RaNode>,
         run: run_plan::<mutex::ricart_agrawala::RaNode>,
         picture: picture_plan::<mutex::ricart_agrawala::RaNode>,
+        live: crate::live::LiveFns::of::<mutex::ricart_agrawala::RaNode>(),
     },
     Algorithm {
         name: "mutex.suzuki-kasami",
@@ -132,6 +139,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<mutex::suzuki_kasami::SkNode>,
         run: run_plan::<mutex::suzuki_kasami::SkNode>,
         picture: picture_plan::<mutex::suzuki_kasami::SkNode>,
+        live: crate::live::LiveFns::of::<mutex::suzuki_kasami::SkNode>(),
     },
     Algorithm {
         name: "mutex.raymond",
@@ -144,6 +152,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<mutex::raymond::RaymondNode>,
         run: run_plan::<mutex::raymond::RaymondNode>,
         picture: picture_plan::<mutex::raymond::RaymondNode>,
+        live: crate::live::LiveFns::of::<mutex::raymond::RaymondNode>(),
     },
     Algorithm {
         name: "mutex.maekawa",
@@ -156,6 +165,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<mutex::maekawa::MaekawaNode>,
         run: run_plan::<mutex::maekawa::MaekawaNode>,
         picture: picture_plan::<mutex::maekawa::MaekawaNode>,
+        live: crate::live::LiveFns::of::<mutex::maekawa::MaekawaNode>(),
     },
     Algorithm {
         name: "clock.server",
@@ -168,6 +178,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<clock::server::ServerNode>,
         run: run_plan::<clock::server::ServerNode>,
         picture: picture_plan::<clock::server::ServerNode>,
+        live: crate::live::LiveFns::of::<clock::server::ServerNode>(),
     },
     Algorithm {
         name: "clock.cristian",
@@ -180,6 +191,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<clock::cristian::CristianNode>,
         run: run_plan::<clock::cristian::CristianNode>,
         picture: picture_plan::<clock::cristian::CristianNode>,
+        live: crate::live::LiveFns::of::<clock::cristian::CristianNode>(),
     },
     Algorithm {
         name: "clock.berkeley",
@@ -192,6 +204,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<clock::berkeley::BerkeleyNode>,
         run: run_plan::<clock::berkeley::BerkeleyNode>,
         picture: picture_plan::<clock::berkeley::BerkeleyNode>,
+        live: crate::live::LiveFns::of::<clock::berkeley::BerkeleyNode>(),
     },
     Algorithm {
         name: "clock.ntp",
@@ -204,6 +217,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<clock::ntp::NtpNode>,
         run: run_plan::<clock::ntp::NtpNode>,
         picture: picture_plan::<clock::ntp::NtpNode>,
+        live: crate::live::LiveFns::of::<clock::ntp::NtpNode>(),
     },
     Algorithm {
         name: "clock.lamport",
@@ -216,6 +230,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<clock::lamport::LamportClock>,
         run: run_plan::<clock::lamport::LamportClock>,
         picture: picture_plan::<clock::lamport::LamportClock>,
+        live: crate::live::LiveFns::of::<clock::lamport::LamportClock>(),
     },
     Algorithm {
         name: "clock.vector",
@@ -228,6 +243,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<clock::vector::VectorClock>,
         run: run_plan::<clock::vector::VectorClock>,
         picture: picture_plan::<clock::vector::VectorClock>,
+        live: crate::live::LiveFns::of::<clock::vector::VectorClock>(),
     },
     Algorithm {
         name: "balance.round-robin",
@@ -240,6 +256,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<balance::BalanceNode<balance::round_robin::RoundRobin>>,
         run: run_plan::<balance::BalanceNode<balance::round_robin::RoundRobin>>,
         picture: picture_plan::<balance::BalanceNode<balance::round_robin::RoundRobin>>,
+        live: crate::live::LiveFns::of::<balance::BalanceNode<balance::round_robin::RoundRobin>>(),
     },
     Algorithm {
         name: "balance.weighted-round-robin",
@@ -252,6 +269,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<balance::BalanceNode<balance::weighted_round_robin::WeightedRoundRobin>>,
         run: run_plan::<balance::BalanceNode<balance::weighted_round_robin::WeightedRoundRobin>>,
         picture: picture_plan::<balance::BalanceNode<balance::weighted_round_robin::WeightedRoundRobin>>,
+        live: crate::live::LiveFns::of::<balance::BalanceNode<balance::weighted_round_robin::WeightedRoundRobin>>(),
     },
     Algorithm {
         name: "balance.random",
@@ -264,6 +282,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<balance::BalanceNode<balance::random::Random>>,
         run: run_plan::<balance::BalanceNode<balance::random::Random>>,
         picture: picture_plan::<balance::BalanceNode<balance::random::Random>>,
+        live: crate::live::LiveFns::of::<balance::BalanceNode<balance::random::Random>>(),
     },
     Algorithm {
         name: "balance.least-connections",
@@ -276,6 +295,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<balance::BalanceNode<balance::least_connections::LeastConnections>>,
         run: run_plan::<balance::BalanceNode<balance::least_connections::LeastConnections>>,
         picture: picture_plan::<balance::BalanceNode<balance::least_connections::LeastConnections>>,
+        live: crate::live::LiveFns::of::<balance::BalanceNode<balance::least_connections::LeastConnections>>(),
     },
     Algorithm {
         name: "balance.power-of-two",
@@ -288,6 +308,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<balance::BalanceNode<balance::power_of_two::PowerOfTwo>>,
         run: run_plan::<balance::BalanceNode<balance::power_of_two::PowerOfTwo>>,
         picture: picture_plan::<balance::BalanceNode<balance::power_of_two::PowerOfTwo>>,
+        live: crate::live::LiveFns::of::<balance::BalanceNode<balance::power_of_two::PowerOfTwo>>(),
     },
     Algorithm {
         name: "balance.consistent-hash",
@@ -300,6 +321,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>,
         run: run_plan::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>,
         picture: picture_plan::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>,
+        live: crate::live::LiveFns::of::<balance::BalanceNode<balance::consistent_hash::ConsistentHash>>(),
     },
     Algorithm {
         name: "rpc.at-least-once",
@@ -312,6 +334,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<rpc::at_least_once::AtLeastOnceNode>,
         run: run_plan::<rpc::at_least_once::AtLeastOnceNode>,
         picture: picture_plan::<rpc::at_least_once::AtLeastOnceNode>,
+        live: crate::live::LiveFns::of::<rpc::at_least_once::AtLeastOnceNode>(),
     },
     Algorithm {
         name: "rpc.at-most-once",
@@ -324,6 +347,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<rpc::at_most_once::AtMostOnceNode>,
         run: run_plan::<rpc::at_most_once::AtMostOnceNode>,
         picture: picture_plan::<rpc::at_most_once::AtMostOnceNode>,
+        live: crate::live::LiveFns::of::<rpc::at_most_once::AtMostOnceNode>(),
     },
 ];
 

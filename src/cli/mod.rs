@@ -1,8 +1,10 @@
 //! The subcommands, one file each.
 
 pub mod bench;
+pub mod cluster;
 pub mod compare;
 pub mod list;
+pub mod node;
 pub mod rmi;
 pub mod run;
 pub mod schema;

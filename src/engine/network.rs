@@ -27,7 +27,7 @@ pub struct LinkOverride {
 }
 
 /// Why the network did not deliver a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
     /// Drawn from the link's loss probability.
