@@ -22,6 +22,7 @@ pub mod report;
 pub mod rmi;
 pub mod scenario;
 pub mod snapshot;
+pub mod tools;
 pub mod trace;
 
 pub use process::{Ctx, Message, Nanos, NodeId, Observation, Process};

@@ -35,6 +35,14 @@ enum Command {
     /// Remote method invocation: a registry, calculator objects and calls
     /// over TCP with JSON-RPC 2.0.
     Rmi(cli::rmi::RmiArgs),
+    /// The seed's multicast chat: join a group and print what arrives, or
+    /// send lines to it (on 127.0.0.1 unless --interface says otherwise).
+    #[command(long_about = cli::multicast::ABOUT)]
+    Multicast(cli::multicast::MulticastArgs),
+    /// The seed's file IPC: append lines to a file, or print its lines
+    /// (and, with --follow, the lines appended later).
+    #[command(long_about = cli::ipc::ABOUT)]
+    Ipc(cli::ipc::IpcArgs),
 }
 
 /// What a subcommand concluded.
@@ -56,6 +64,8 @@ fn main() -> ExitCode {
         Command::Schema(a) => cli::schema::run(a),
         Command::Bench(a) => cli::bench::run(a),
         Command::Rmi(a) => cli::rmi::run(a),
+        Command::Multicast(a) => cli::multicast::run(a),
+        Command::Ipc(a) => cli::ipc::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
