@@ -25,6 +25,17 @@ Everything stays on this machine: both ends send and join on the loopback
 interface 127.0.0.1 (IP_MULTICAST_IF, IP_ADD_MEMBERSHIP) with TTL 1, unless
 --interface names another interface.
 
+The seed's programs as written send and join on the interface of the
+default route, not on 127.0.0.1, so unchanged they may not hear distlab or be
+heard by it. Pin them to loopback too — in the server,
+  mreq = struct.pack('4s4s', group, socket.inet_aton('127.0.0.1'))
+(and, to share the port with a distlab listener on this machine,
+  sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1) before bind),
+and in the client,
+  sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton('127.0.0.1'))
+— or, on a lab network where that is wanted, give distlab --interface with
+that interface's address.
+
 Examples (two terminals):
   distlab multicast listen                      group 224.3.29.71, port 10000, as in the seed
   distlab multicast send                        type lines; `exit` or Ctrl-D to stop

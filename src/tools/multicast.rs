@@ -182,10 +182,7 @@ impl Listener {
         let mut buf = vec![0u8; 65_536];
         loop {
             match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    buf.truncate(n);
-                    return Ok(Some(Datagram { from, data: buf }));
-                }
+                Ok((n, from)) => return Ok(Some(Datagram { from, data: buf[..n].to_vec() })),
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(fail(e)),

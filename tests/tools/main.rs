@@ -199,14 +199,14 @@ fn listen_prints_each_datagram_as_the_seed_server_and_an_exit_line_stops_the_sen
 fn listen_stops_after_a_timeout_of_silence() {
     let (group, port) = chat();
     // With --count: too few datagrams is a failure (exit 1).
-    let l = listener(&group, &port, &["--count", "2", "--timeout", "700ms"]);
+    let l = listener(&group, &port, &["--count", "2", "--timeout", "2s"]);
     let (status, _, err) = run(&["multicast", "send", "--group", &group, "--port", &port, "-m", "only one"], b"");
     let from = sent_from(&err);
     assert!(status.success());
     let (status, out, err) = l.finish();
     assert_eq!(status.code(), Some(1), "{err:?}");
     assert_eq!(out, [format!("Received message from {from}: only one")]);
-    assert!(err.last().unwrap().contains("1 of 2 datagrams, then 700ms without one"), "{err:?}");
+    assert!(err.last().unwrap().contains("1 of 2 datagrams, then 2s without one"), "{err:?}");
     // Without --count, silence is the normal end.
     let (status, out, _) = run(&["multicast", "listen", "--group", &group, "--port", &port, "--timeout", "300ms"], b"");
     assert!(status.success());
@@ -423,7 +423,7 @@ fn ipc_read_follow_sees_lines_appended_after_it_started() {
     let dir = TempDir::new("follow");
     let file = dir.path("data.txt");
     std::fs::write(&file, "before\n").unwrap();
-    let reader = Proc::distlab(&["ipc", "read", &file, "--follow", "--timeout", "2s"]);
+    let reader = Proc::distlab(&["ipc", "read", &file, "--follow", "--timeout", "5s"]);
     reader.wait_out("Received: before");
     // A writer process that stays open between lines.
     let mut writer = Proc::distlab(&["ipc", "write", &file]);
@@ -457,7 +457,7 @@ fn ipc_read_follow_sees_lines_appended_after_it_started() {
 fn ipc_read_follow_waits_for_a_missing_file() {
     let dir = TempDir::new("wait");
     let file = dir.path("later.txt");
-    let reader = Proc::distlab(&["ipc", "read", &file, "-f", "--timeout", "2s"]);
+    let reader = Proc::distlab(&["ipc", "read", &file, "-f", "--timeout", "5s"]);
     reader.wait_err("does not exist yet; waiting for it");
     let (status, _, _) = run(&["ipc", "write", &file], b"born\n");
     assert!(status.success());
