@@ -281,6 +281,9 @@ fn send_lines(sender: &Sender, sent: &mut u64) -> Result<(), SendError> {
         buf.clear();
         // At most one datagram and a CRLF: a longer line is refused unread.
         if (&mut input).take(MAX_DATAGRAM as u64 + 2).read_until(b'\n', &mut buf).map_err(SendError::Input)? == 0 {
+            if prompt {
+                eprintln!(); // Ctrl-D: end the prompt's line.
+            }
             return Ok(());
         }
         number += 1;
