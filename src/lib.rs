@@ -5,7 +5,8 @@
 //! [`engine`] runs the algorithm's sans-IO [`process::Process`] nodes on a
 //! deterministic discrete-event loop, streams a [`trace`] to a renderer, and
 //! [`check`]s invariants and expectations; [`snapshot`] compares the trace with
-//! its stored snapshot.
+//! its stored snapshot. [`rmi`] and [`tools`] are the seed labs' programs
+//! that are not algorithms: remote objects, a multicast chat, file IPC.
 //!
 //! ```no_run
 //! let plan = distlab::scenario::load("scenarios/election/seed-ring.yaml".as_ref()).unwrap();
@@ -23,6 +24,7 @@ pub mod report;
 pub mod rmi;
 pub mod scenario;
 pub mod snapshot;
+pub mod tools;
 pub mod trace;
 pub mod transport;
 

@@ -40,6 +40,14 @@ enum Command {
     /// One node of a live cluster (`distlab cluster` starts these).
     #[command(hide = true)]
     Node(cli::node::NodeArgs),
+    /// The seed's multicast chat: join a group and print what arrives, or
+    /// send lines to it (on 127.0.0.1 unless --interface says otherwise).
+    #[command(long_about = cli::multicast::ABOUT)]
+    Multicast(cli::multicast::MulticastArgs),
+    /// The seed's file IPC: append lines to a file, or print its lines
+    /// (and, with --follow, the lines appended later).
+    #[command(long_about = cli::ipc::ABOUT)]
+    Ipc(cli::ipc::IpcArgs),
 }
 
 /// What a subcommand concluded.
@@ -63,6 +71,8 @@ fn main() -> ExitCode {
         Command::Rmi(a) => cli::rmi::run(a),
         Command::Cluster(a) => cli::cluster::run(a),
         Command::Node(a) => cli::node::run(a),
+        Command::Multicast(a) => cli::multicast::run(a),
+        Command::Ipc(a) => cli::ipc::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

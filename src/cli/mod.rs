@@ -3,7 +3,9 @@
 pub mod bench;
 pub mod cluster;
 pub mod compare;
+pub mod ipc;
 pub mod list;
+pub mod multicast;
 pub mod node;
 pub mod rmi;
 pub mod run;
@@ -26,5 +28,9 @@ Examples:
   distlab rmi registry --port 1878 &                     remote objects over JSON-RPC:
   distlab rmi serve --name hello &                       a calculator bound as \"hello\",
   distlab rmi call rmi://127.0.0.1:1878/hello sqrt 16    and a call to it
+  distlab multicast listen &                             the seed's multicast chat on 127.0.0.1:
+  distlab multicast send --message hello                 224.3.29.71, port 10000
+  distlab ipc read data.txt --follow &                   the seed's file IPC: lines appended
+  echo hello | distlab ipc write data.txt                to data.txt, printed as they arrive
 
 Exit codes: 0 all good, 1 a check or snapshot failed, 2 bad input.";
