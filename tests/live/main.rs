@@ -1,0 +1,145 @@
+//! Live mode through the real binary: `distlab cluster` starts one process
+//! per node on 127.0.0.1, the merged trace tells the scenario's story and the
+//! checkers judge it; a failed node, Ctrl-C and a killed parent leave no
+//! process behind; every wait ends.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn distlab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_distlab")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A private copy of a scenario, so that this test's node processes can be
+/// found by their command line.
+fn private_copy(rel: &str, tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("distlab-live-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let to = dir.join(Path::new(rel).file_name().unwrap());
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel), &to).unwrap();
+    to
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmd).contains(needle)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn none_left(needle: &str, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        if processes_with(needle).is_empty() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_seed_ring_elects_3_over_every_live_transport() {
+    for t in ["udp", "tcp", "multicast"] {
+        let (code, out, err) = distlab(&["cluster", "scenarios/election/seed-ring.yaml", "--transport", t, "--settle", "300ms"]);
+        assert_eq!(code, 0, "{t}: {out}{err}");
+        assert!(out.contains(&format!("live over {t} (wall-clock time)")), "{out}");
+        for line in ["Process 4 fails", "Election initiated by 3", "Process 3 becomes coordinator", "Process 0 accepts 3 as coordinator"] {
+            assert!(out.contains(line), "{t}: no {line:?} in\n{out}");
+        }
+        assert!(out.contains("ok    agreement") && out.contains("result: ok"), "{out}");
+    }
+}
+
+#[test]
+fn ricart_agrawala_live_keeps_safety_and_its_message_count() {
+    let (code, out, err) = distlab(&["cluster", "scenarios/mutex/ricart-agrawala-concurrent.yaml", "--quiet", "--settle", "300ms"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok    safety"), "{out}");
+    // 2(N − 1) = 8 messages per entry for N = 5, on real sockets too.
+    assert!(out.contains("40 messages for 5 entries"), "{out}");
+    assert!(!out.contains("  0.000ms"), "--quiet prints no trace:\n{out}");
+}
+
+#[test]
+fn a_node_that_dies_fails_the_run_and_nothing_is_left_behind() {
+    let file = private_copy("scenarios/election/seed-ring.yaml", "dies");
+    let needle = file.to_string_lossy().into_owned();
+    // Every node is killed after 0.6s of a 2s run.
+    let (code, out, err) = distlab(&["cluster", file.to_str().unwrap(), "--duration", "2s", "--wrap", "timeout -s KILL 0.6"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("exited without an end state"), "{err}");
+    assert!(none_left(&needle, Duration::from_secs(3)), "node processes left: {:?}", processes_with(&needle));
+}
+
+#[test]
+fn ctrl_c_stops_every_node() {
+    let file = private_copy("scenarios/election/seed-ring.yaml", "ctrl-c");
+    let needle = file.to_string_lossy().into_owned();
+    let mut parent = Command::new(env!("CARGO_BIN_EXE_distlab"))
+        .args(["cluster", file.to_str().unwrap(), "--duration", "60s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the nodes are up.
+    let up = Instant::now() + Duration::from_secs(10);
+    while processes_with(&needle).len() < 6 && Instant::now() < up {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(processes_with(&needle).len() >= 6, "the nodes did not start");
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    Command::new("kill").args(["-INT", &parent.id().to_string()]).status().unwrap();
+    let status = parent.wait().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+    assert_eq!(status.code(), Some(2));
+    let mut err = String::new();
+    std::io::Read::read_to_string(parent.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(none_left(&needle, Duration::from_secs(2)), "left: {:?}", processes_with(&needle));
+}
+
+#[test]
+fn nodes_of_a_killed_parent_exit_by_themselves() {
+    let file = private_copy("scenarios/election/seed-ring.yaml", "orphans");
+    let needle = file.to_string_lossy().into_owned();
+    let mut parent = Command::new(env!("CARGO_BIN_EXE_distlab"))
+        .args(["cluster", file.to_str().unwrap(), "--duration", "60s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = Instant::now() + Duration::from_secs(10);
+    while processes_with(&needle).len() < 6 && Instant::now() < up {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    parent.kill().unwrap(); // SIGKILL: no handler runs.
+    parent.wait().unwrap();
+    assert!(none_left(&needle, Duration::from_secs(3)), "orphans: {:?}", processes_with(&needle));
+}
+
+#[test]
+fn bad_requests_are_clear_errors() {
+    let (code, _, err) = distlab(&["cluster", "scenarios/lua/ring-leader-crashes-after-election.lua"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("Lua scenario"), "{err}");
+    let (code, _, err) = distlab(&["cluster", "scenarios/election/seed-ring.yaml", "--transport", "multicast", "--group", "10.0.0.1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("10.0.0.1 is not a multicast group"), "{err}");
+    let (code, _, err) = distlab(&["cluster", "scenarios/election/seed-ring.yaml", "--bind", "192.0.2.{id}", "--startup-timeout", "3s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("bind a UDP socket on 192.0.2.0"), "{err}");
+}
