@@ -92,6 +92,9 @@ pub struct ClusterArgs {
     /// Keep each node's records as DIR/node-<id>.jsonl.
     #[arg(long, value_name = "DIR")]
     pub trace_dir: Option<PathBuf>,
+    /// Print the scenario's node ids, one per line, and exit (for scripts).
+    #[arg(long)]
+    pub print_ids: bool,
     /// How long nodes may take to start and report their addresses.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = Dur::parse)]
     pub startup_timeout: Dur,
@@ -105,6 +108,12 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::BadInput);
         }
     };
+    if args.print_ids {
+        for id in &plan.nodes {
+            println!("{id}");
+        }
+        return Ok(Outcome::Ok);
+    }
     let opts = ClusterOptions {
         transport: args.transport.into(),
         wire: TransportOptions { group: args.group, interface: args.interface, ttl: args.ttl, ..TransportOptions::default() },

@@ -53,10 +53,13 @@ pub fn run(args: NodeArgs) -> anyhow::Result<Outcome> {
     if let Some(s) = args.seed {
         plan.seed = s;
     }
+    // Inside a namespace the node's own address is the one to send multicast
+    // by and join the group on (the user named it with --bind).
+    let interface = if args.interface == Ipv4Addr::LOCALHOST && !args.bind.is_loopback() { args.bind } else { args.interface };
     let opts = NodeOptions {
         transport: args.transport,
         bind: args.bind,
-        wire: TransportOptions { group: args.group, interface: args.interface, ttl: args.ttl, timeout: Duration::from_secs(5) },
+        wire: TransportOptions { group: args.group, interface, ttl: args.ttl, timeout: Duration::from_secs(5) },
         group_port: args.group_port,
         run: args.run_id,
         duration: args.duration_ns,

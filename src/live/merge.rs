@@ -139,7 +139,9 @@ pub fn merge<P: Process>(plan: &Plan, c: Collected, out: &mut dyn Write) -> Resu
                     // The timer's value stays with the node; its line says which.
                     stats.events += 1;
                     stats.timers += 1;
-                    writeln!(out, "{line}").map_err(w)?;
+                    if !c.quiet {
+                        writeln!(out, "{line}").map_err(w)?;
+                    }
                     continue;
                 }
                 RecEv::Command { command: cmd } | RecEv::CommandIgnored { command: cmd } => {

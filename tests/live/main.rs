@@ -143,3 +143,37 @@ fn bad_requests_are_clear_errors() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("bind a UDP socket on 192.0.2.0"), "{err}");
 }
+
+#[test]
+fn the_netns_script_runs_each_node_in_its_own_namespace() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Can this machine make a namespace? (root, iproute2, a kernel that lets us)
+    let probe = format!("dlprobe{}", std::process::id());
+    let can = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        && Command::new("ip").args(["netns", "add", &probe]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if can {
+        Command::new("ip").args(["netns", "del", &probe]).status().unwrap();
+    }
+    if !can {
+        eprintln!("skipped: needs root and iproute2 (ip netns)");
+        return;
+    }
+    for t in ["udp", "multicast"] {
+        let out = Command::new("bash")
+            .arg(root.join("scripts/netns-cluster.sh"))
+            .args(["scenarios/election/seed-ring.yaml", "--transport", t, "--settle", "300ms"])
+            .env("DISTLAB", env!("CARGO_BIN_EXE_distlab"))
+            .current_dir(root)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{t}: {stdout}{stderr}");
+        assert!(stderr.contains("5 namespaces") && stderr.contains("10.77.0.0/24"), "{stderr}");
+        assert!(stdout.contains("Process 3 becomes coordinator") && stdout.contains("result: ok"), "{stdout}");
+        // The script removed everything it created: "… namespaces dl123-1 .. dl123-5 …".
+        let first = stderr.split_whitespace().find(|w| w.starts_with("dl") && w.ends_with("-1")).expect("names the namespaces");
+        let tag = first.trim_end_matches("-1");
+        let list = String::from_utf8_lossy(&Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).into_owned();
+        assert!(!list.contains(&format!("{tag}-")), "namespaces left: {list}");
+    }
+}
