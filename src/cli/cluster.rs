@@ -92,6 +92,10 @@ pub struct ClusterArgs {
     /// Keep each node's records as DIR/node-<id>.jsonl.
     #[arg(long, value_name = "DIR")]
     pub trace_dir: Option<PathBuf>,
+    /// End the run once the timeline is over and no node has reported an
+    /// event for this long (for benchmarks: the work is done), e.g. 300ms.
+    #[arg(long, value_name = "DURATION", value_parser = Dur::parse)]
+    pub stop_when_idle: Option<Dur>,
     /// Print the scenario's node ids, one per line, and exit (for scripts).
     #[arg(long)]
     pub print_ids: bool,
@@ -127,6 +131,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<Outcome> {
         seed: args.seed,
         startup_timeout: Duration::from_nanos(args.startup_timeout.0),
         trace_dir: args.trace_dir,
+        stop_when_idle: args.stop_when_idle.map(|d| Duration::from_nanos(d.0)),
     };
     let mut plan = plan;
     if let Some(s) = args.seed {

@@ -52,6 +52,9 @@ pub struct ClusterOptions {
     pub startup_timeout: Duration,
     /// Keep each node's records as `node-<id>.jsonl` here.
     pub trace_dir: Option<PathBuf>,
+    /// Stop the nodes once the timeline is over and no node has reported an
+    /// event for this long (the run's work is done), instead of at the end.
+    pub stop_when_idle: Option<Duration>,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -241,6 +244,10 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
         }
     }
     let began = Instant::now() + lead;
+    let last_step = plan.timeline.iter().map(|(t, _)| *t).max().unwrap_or(0);
+    let mut last_event = began;
+    let mut pending: Vec<String> = Vec::new();
+    let mut idle_stop = false;
     let grace = Duration::from_secs(5) + Duration::from_millis(20 * n as u64);
     let deadline = began + Duration::from_nanos(duration) + grace;
     while done.iter().any(|d| !d) {
@@ -253,8 +260,18 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
                 if !raw.is_empty() {
                     raw[i].push(line.clone());
                 }
+                if line.starts_with("{\"t\":") {
+                    // An event: kept as text and parsed after the run, so that
+                    // the parent takes no CPU from the nodes while they run.
+                    last_event = Instant::now();
+                    pending.push(line);
+                    continue;
+                }
                 match serde_json::from_str::<ParentLine>(&line) {
-                    Ok(ParentLine::Event(r)) => records.push(r),
+                    Ok(ParentLine::Event(r)) => {
+                        last_event = Instant::now();
+                        records.push(r);
+                    }
                     Ok(ParentLine::End { end }) => {
                         ends.push(end);
                         done[i] = true;
@@ -286,6 +303,17 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        if let Some(idle) = opts.stop_when_idle
+            && !idle_stop
+            && Instant::now() >= began + Duration::from_nanos(last_step)
+            && last_event.elapsed() >= idle
+        {
+            // The work is done: ask every node to stop (a second control line).
+            idle_stop = true;
+            for s in kids.stdins.iter_mut().flatten() {
+                let _ = s.write_all(b"stop\n").and_then(|_| s.flush());
+            }
+        }
         if !errors.is_empty() {
             // One node failed: stop the others now rather than at the end.
             break;
@@ -302,6 +330,14 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
     if let Some((node, message)) = errors.into_iter().next() {
         return Err(LiveError::Node { node, message });
     }
-    let collected = Collected { records, ends, transport: opts.transport, duration, stopped, quiet: opts.quiet };
+    for line in pending {
+        match serde_json::from_str::<RawRecord>(&line) {
+            Ok(r) => records.push(r),
+            Err(e) => return Err(LiveError::Setup(format!("unreadable record ({e}): {line}"))),
+        }
+    }
+    let last_t = records.iter().map(|r| r.t).max().unwrap_or(0);
+    let (duration, idle) = if idle_stop { (last_t, true) } else { (duration, false) };
+    let collected = Collected { records, ends, transport: opts.transport, duration, stopped, idle, quiet: opts.quiet };
     (plan.algorithm.live.merge)(plan, collected, out)
 }

@@ -133,8 +133,14 @@ impl Endpoint {
                     threads.push(spawn_udp_reader(g.into(), tx.clone(), stop.clone()));
                     group = Some(SocketAddrV4::new(w.group, opts.group_port));
                 }
-                let reader = s.try_clone().map_err(LiveError::io("clone a socket"))?;
-                threads.push(spawn_udp_reader(reader, tx, stop.clone()));
+                if opts.transport == TransportKind::Multicast {
+                    let reader = s.try_clone().map_err(LiveError::io("clone a socket"))?;
+                    threads.push(spawn_udp_reader(reader, tx, stop.clone()));
+                } else {
+                    // UDP alone: the node's loop reads the socket itself
+                    // (no thread hand-off, half the context switches).
+                    s.set_nonblocking(true).map_err(LiveError::io("make the socket non-blocking"))?;
+                }
                 (Some(s), addr, group)
             }
             TransportKind::Tcp => {
@@ -163,6 +169,44 @@ impl Endpoint {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether the node's loop reads the socket itself
+    /// rather than a reader thread feeding the channel ([`Endpoint::wait`],
+    /// [`Endpoint::try_recv`]).
+    pub fn direct(&self) -> bool {
+        self.kind == TransportKind::Udp
+    }
+
+    /// Waits up to `timeout` until a datagram is there (direct endpoints only).
+    pub fn wait(&mut self, timeout: Duration) -> Result<(), LiveError> {
+        use std::os::fd::AsRawFd;
+        let Some(s) = self.udp.as_ref() else { return Ok(()) };
+        let mut pfd = libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
+        // SAFETY: one valid pollfd, a valid timespec, no signal mask.
+        let r = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != ErrorKind::Interrupted {
+                return Err(LiveError::Io { what: "wait for datagrams".into(), source: e });
+            }
+        }
+        Ok(())
+    }
+
+    /// The next datagram waiting in the socket, read into `buf`, without
+    /// blocking (direct endpoints only).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>, LiveError> {
+        let Some(s) = self.udp.as_ref() else { return Ok(None) };
+        loop {
+            match s.recv_from(buf) {
+                Ok((len, _)) => return Ok(Some(len)),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(LiveError::Io { what: "receive a datagram".into(), source: e }),
+            }
+        }
     }
 
     /// Whether a broadcast can be one datagram to a group.

@@ -11,7 +11,7 @@ use crate::check::{EndState, expect};
 use crate::engine::stats::Stats;
 use crate::process::{Message, Nanos, NodeId, Process};
 use crate::report::RunReport;
-use crate::scenario::units::{Dur, SignedDur};
+use crate::scenario::units::SignedDur;
 use crate::scenario::{Action, Command, Plan};
 use crate::trace::event::{StopReason, TraceEvent};
 use crate::trace::text::{COLUMNS, render_line};
@@ -26,6 +26,8 @@ pub struct Collected {
     pub duration: Nanos,
     /// Whether a `stop` step ended it.
     pub stopped: bool,
+    /// Whether it ended because the nodes fell idle (`--stop-when-idle`).
+    pub idle: bool,
     /// Print the summary only.
     pub quiet: bool,
 }
@@ -178,7 +180,13 @@ pub fn merge<P: Process>(plan: &Plan, c: Collected, out: &mut dyn Write) -> Resu
             writeln!(out, "{line}").map_err(w)?;
         }
     }
-    stats.stop = if c.stopped { StopReason::Stopped } else { StopReason::Horizon };
+    stats.stop = if c.stopped {
+        StopReason::Stopped
+    } else if c.idle {
+        StopReason::Quiescent
+    } else {
+        StopReason::Horizon
+    };
     stats.end_time = c.duration;
     stats.undecodable += c.ends.iter().map(|e| e.undecodable).sum::<u64>();
     if !c.quiet {
@@ -209,7 +217,10 @@ pub fn merge<P: Process>(plan: &Plan, c: Collected, out: &mut dyn Write) -> Resu
         metrics.extend(ch.metrics());
     }
     expect::evaluate(&plan.expect, &stats, &mut results);
-    metrics.push(("live".into(), format!("{} over {}, {} messages sent", Dur(c.duration), c.transport, stats.sent.total())));
+    let sent = stats.sent.total();
+    let rate = if c.duration > 0 { sent as f64 * 1e9 / c.duration as f64 } else { 0.0 };
+    let secs = c.duration as f64 / 1e9;
+    metrics.push(("live".into(), format!("{secs:.3}s over {}, {sent} messages sent ({rate:.0} msg/s)", c.transport)));
     let report = RunReport {
         scenario: plan.name.clone(),
         algorithm: plan.algorithm.name,

@@ -229,6 +229,7 @@ impl<P: Process, W: Write + ?Sized> Node<'_, P, W> {
             Fate::Dropped(reason) => {
                 self.record(t, &TraceEvent::Drop { from, to, msg: &msg, reason }, RecEv::Drop { from, to, msg: &msg, reason })
             }
+            Fate::Delivered { delay: 0, duplicate: None } if self.held.is_empty() => self.deliver(t, from, msg),
             Fate::Delivered { delay, duplicate } => {
                 if let Some(d2) = duplicate {
                     self.record(t, &TraceEvent::Duplicate { from, to, msg: &msg }, RecEv::Duplicate { from, to, msg: &msg })?;
@@ -393,6 +394,7 @@ fn run_inner<P: Process>(
     std::thread::sleep(until_start);
     let now = || Instant::now().saturating_duration_since(t0).as_nanos() as Nanos;
     let mut end = opts.duration;
+    let mut buf = vec![0u8; crate::transport::udp::MAX_DATAGRAM + 1];
     node.dispatch(0, |p, ctx| p.on_start(ctx))?;
     let mut next_step = 0;
     'run: loop {
@@ -441,6 +443,24 @@ fn run_inner<P: Process>(
         if wait > Duration::from_millis(1) {
             node.out.flush().map_err(LiveError::io("write to the parent"))?;
         }
+        if node.endpoint.direct() {
+            node.endpoint.wait(wait)?;
+            while let Some(len) = node.endpoint.try_recv(&mut buf)? {
+                node.on_frame(now(), &buf[..len])?;
+            }
+            match rx.try_recv() {
+                Ok(Input::Stop(why)) => {
+                    if !why.is_empty() {
+                        return Err(LiveError::Node { node: id, message: why });
+                    }
+                    end = end.min(now());
+                    break;
+                }
+                Ok(Input::Frame(f)) => node.on_frame(now(), &f)?,
+                Err(_) => {}
+            }
+            continue;
+        }
         match rx.recv_timeout(wait) {
             Ok(Input::Frame(bytes)) => {
                 let t = now();
@@ -454,6 +474,7 @@ fn run_inner<P: Process>(
                 if !why.is_empty() {
                     return Err(LiveError::Node { node: id, message: why });
                 }
+                end = end.min(now());
                 break;
             }
             Err(RecvTimeoutError::Timeout) => {}
