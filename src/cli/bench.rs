@@ -166,7 +166,7 @@ fn run_transport(args: &BenchArgs) -> anyhow::Result<Outcome> {
     }
     let met = reports.iter().all(|r| r.udp_target_met);
     match args.format {
-        BenchFormat::Table => writeln!(out, "medians of up to {} runs (a row stops after {:?})", args.runs, transport::ROW_BUDGET)?,
+        BenchFormat::Table => writeln!(out, "medians of up to {} runs (no run starts after {:?})", args.runs, transport::TIME_BUDGET)?,
         BenchFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "reports": reports, "targets_met": met }))?;
             writeln!(out)?;

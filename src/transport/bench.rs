@@ -29,10 +29,11 @@
 //! in-memory run) are encoded into a reused buffer and decoded, as
 //! [`super::codec`] does for every carried message.
 //!
-//! Every figure is the median of the repetitions. Every loop has a fixed
-//! count, every socket a read timeout, and a row stops repeating once it has
-//! spent [`ROW_BUDGET`] (after at least one repetition), so the benchmark ends
-//! by itself.
+//! Every figure is the median of the repetitions; a repetition runs every
+//! transport and every bare loop once, interleaved, so that a change of load
+//! moves both sides of a ratio. Every loop has a fixed count, every socket
+//! a read timeout, and no repetition starts after [`TIME_BUDGET`]
+//! (the first always runs), so the benchmark ends by itself.
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
@@ -59,8 +60,9 @@ pub const DEFAULT_NODES: u32 = 10;
 pub const DEFAULT_REQUESTS: u32 = 200;
 /// Target: lockstep UDP costs at most this many times the bare UDP loop per message.
 pub const UDP_TARGET_RATIO: f64 = 3.0;
-/// A row stops repeating once it has run this long (it always runs once).
-pub const ROW_BUDGET: Duration = Duration::from_secs(30);
+/// No new repetition starts once the measurement has run this long (the
+/// first one always runs).
+pub const TIME_BUDGET: Duration = Duration::from_secs(60);
 /// How long a bare loop waits for one frame before it gives up.
 const BARE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The codec loop handles at least this many messages per repetition.
@@ -99,7 +101,7 @@ pub struct TransportRow {
     pub frames: u64,
     /// Payload bytes written in one run.
     pub bytes: u64,
-    /// Repetitions done (fewer than asked when the row ran out of its budget).
+    /// Repetitions done (fewer than asked when the time budget ran out).
     pub runs: usize,
     /// Median wall time of one run, milliseconds.
     pub run_ms: f64,
@@ -200,50 +202,84 @@ pub fn measure(nodes: u32, requests: u32, runs: usize) -> Result<TransportReport
     let mean_payload = payloads.iter().map(Vec::len).sum::<usize>() as f64 / payloads.len().max(1) as f64;
     let frame_bytes = HEADER_LEN + mean_payload.round() as usize;
 
-    let mut rows = Vec::new();
-    for kind in [TransportKind::Sim, TransportKind::Udp, TransportKind::Tcp, TransportKind::Multicast, TransportKind::File] {
-        // A warm-up run fixes the counts and checks the verdicts.
+    const KINDS: [TransportKind; 5] =
+        [TransportKind::Sim, TransportKind::Udp, TransportKind::Tcp, TransportKind::Multicast, TransportKind::File];
+    const BARE: [(&str, BareLoop); 3] = [("udp", bare_udp), ("tcp", bare_tcp), ("file", bare_file)];
+    let bare_count = expected.clamp(1_000, 200_000);
+
+    // Warm-up: one run per transport fixes the counts and checks the verdicts;
+    // one short pass of each bare loop.
+    let mut firsts = Vec::new();
+    for kind in KINDS {
         let (first, _) = run_on(&plan, kind)?;
-        let messages = first.stats.sent.total();
-        if messages != expected {
-            return Err(TransportBenchError::Messages { transport: kind, expected, got: messages });
+        let got = first.stats.sent.total();
+        if got != expected {
+            return Err(TransportBenchError::Messages { transport: kind, expected, got });
         }
-        let mut times = Vec::new();
-        let row_start = Instant::now();
-        while times.len() < runs && (times.is_empty() || row_start.elapsed() < ROW_BUDGET) {
-            let (report, took) = run_on(&plan, kind)?;
-            if report.stats.sent.total() != messages {
-                return Err(TransportBenchError::Messages { transport: kind, expected: messages, got: report.stats.sent.total() });
-            }
-            times.push(took.as_secs_f64());
-        }
-        let done = times.len();
-        let secs = median(&mut times);
-        rows.push(TransportRow {
-            transport: kind,
-            messages,
-            frames: first.wire.frames,
-            bytes: first.wire.bytes,
-            runs: done,
-            run_ms: secs * 1e3,
-            messages_per_s: messages as f64 / secs,
-            us_per_message: secs * 1e6 / messages.max(1) as f64,
-            baseline: baseline_of(kind),
-            ratio: None,
-        });
+        firsts.push(first.wire);
+    }
+    for (name, bare) in BARE {
+        bare(frame_bytes, bare_count.min(1_000)).map_err(|source| TransportBenchError::Bare { what: name, source })?;
     }
 
-    let count = expected.clamp(1_000, 200_000);
-    let bare = vec![
-        bare_row("udp", frame_bytes, count, runs, bare_udp)?,
-        bare_row("tcp", frame_bytes, count, runs, bare_tcp)?,
-        bare_row("file", frame_bytes, count, runs, bare_file)?,
-    ];
-    for row in &mut rows {
-        if let Some(b) = row.baseline.and_then(|name| bare.iter().find(|b| b.name == name)) {
-            row.ratio = Some(row.us_per_message / b.us_per_message);
+    // The repetitions interleave every transport and every bare loop, so that
+    // a change of machine load moves both sides of a ratio alike.
+    let mut times: [Vec<f64>; 5] = Default::default();
+    let mut bare_times: [Vec<f64>; 3] = Default::default();
+    let start = Instant::now();
+    while times[0].len() < runs && (times[0].is_empty() || start.elapsed() < TIME_BUDGET) {
+        for (k, kind) in KINDS.into_iter().enumerate() {
+            let (report, took) = run_on(&plan, kind)?;
+            let got = report.stats.sent.total();
+            if got != expected {
+                return Err(TransportBenchError::Messages { transport: kind, expected, got });
+            }
+            times[k].push(took.as_secs_f64());
+        }
+        for (k, (name, bare)) in BARE.into_iter().enumerate() {
+            let took = bare(frame_bytes, bare_count).map_err(|source| TransportBenchError::Bare { what: name, source })?;
+            bare_times[k].push(took.as_secs_f64());
         }
     }
+    let done = times[0].len();
+    let bare: Vec<BareRow> = BARE
+        .iter()
+        .zip(bare_times.iter_mut())
+        .map(|(&(name, _), t)| {
+            let secs = median(t);
+            BareRow {
+                name,
+                frame_bytes,
+                messages: bare_count,
+                runs: done,
+                messages_per_s: bare_count as f64 / secs,
+                us_per_message: secs * 1e6 / bare_count as f64,
+            }
+        })
+        .collect();
+    let rows: Vec<TransportRow> = KINDS
+        .iter()
+        .zip(times.iter_mut())
+        .zip(&firsts)
+        .map(|((&kind, t), wire)| {
+            let secs = median(t);
+            let us_per_message = secs * 1e6 / expected as f64;
+            let baseline = baseline_of(kind);
+            let ratio = baseline.and_then(|name| bare.iter().find(|b| b.name == name)).map(|b| us_per_message / b.us_per_message);
+            TransportRow {
+                transport: kind,
+                messages: expected,
+                frames: wire.frames,
+                bytes: wire.bytes,
+                runs: done,
+                run_ms: secs * 1e3,
+                messages_per_s: expected as f64 / secs,
+                us_per_message,
+                baseline,
+                ratio,
+            }
+        })
+        .collect();
     let mut codec = codec_row(&payloads, runs)?;
     let udp = rows.iter().find(|r| r.transport == TransportKind::Udp).expect("udp was measured");
     codec.share_of_udp = Some(codec.ns_per_message / (udp.us_per_message * 1e3));
@@ -344,33 +380,8 @@ fn codec_row(payloads: &[Vec<u8>], runs: usize) -> Result<CodecRow, TransportBen
     })
 }
 
-/// Runs `bare` (which moves `count` frames of `frame_bytes` and returns the
-/// time taken) `runs` times, within [`ROW_BUDGET`], and keeps the median.
-fn bare_row(
-    name: &'static str,
-    frame_bytes: usize,
-    count: u64,
-    runs: usize,
-    bare: fn(usize, u64) -> io::Result<Duration>,
-) -> Result<BareRow, TransportBenchError> {
-    let wrap = |source| TransportBenchError::Bare { what: name, source };
-    bare(frame_bytes, count.min(1_000)).map_err(wrap)?; // warm-up
-    let mut times = Vec::new();
-    let start = Instant::now();
-    while times.len() < runs && (times.is_empty() || start.elapsed() < ROW_BUDGET) {
-        times.push(bare(frame_bytes, count).map_err(wrap)?.as_secs_f64());
-    }
-    let done = times.len();
-    let secs = median(&mut times);
-    Ok(BareRow {
-        name,
-        frame_bytes,
-        messages: count,
-        runs: done,
-        messages_per_s: count as f64 / secs,
-        us_per_message: secs * 1e6 / count as f64,
-    })
-}
+/// A bare loop: moves `count` frames of `frame_bytes` and returns the time taken.
+type BareLoop = fn(usize, u64) -> io::Result<Duration>;
 
 /// A frame of `len` bytes that looks like a frame: magic, then JSON-ish bytes.
 fn fake_frame(len: usize) -> Vec<u8> {
@@ -426,11 +437,14 @@ pub fn bare_tcp(frame_bytes: usize, count: u64) -> io::Result<Duration> {
 }
 
 /// Bare file: `count` times, append one line of `frame_bytes` bytes to a file
-/// in the temporary directory and read it back through a `BufReader`.
+/// (opened in append mode) in the temporary directory and read it back
+/// through a `BufReader`.
 pub fn bare_file(frame_bytes: usize, count: u64) -> io::Result<Duration> {
     let path = std::env::temp_dir().join(format!("distlab-bare-file-{}.inbox", std::process::id()));
     let result = (|| {
-        let mut writer = OpenOptions::new().create(true).write(true).truncate(true).open(&path)?;
+        let _ = std::fs::remove_file(&path);
+        // Append mode, as the file transport's inboxes.
+        let mut writer = OpenOptions::new().create(true).append(true).open(&path)?;
         let mut reader = BufReader::new(File::open(&path)?);
         let mut line = vec![b'x'; frame_bytes.max(1)];
         *line.last_mut().expect("not empty") = b'\n';
