@@ -38,6 +38,9 @@ use crate::scenario::model::{Command, Expect};
 use crate::scenario::units::{Latency, Percent};
 use crate::scenario::{Action, Plan};
 
+/// `--workload transport`: the real transports in lockstep against bare loops.
+pub use crate::transport::bench as transport;
+
 /// The seed of every benchmark run.
 pub const SEED: u64 = 1;
 /// The per-message latency of the benchmark network: 1ms..3ms.

@@ -25,8 +25,15 @@ Peak RSS is the process's high-water mark (VmHWM), so it grows with the largest
 size measured so far; for one size's memory run one size per process:
   distlab bench --nodes 300000 --runs 1
 
+--workload transport runs Ricart-Agrawala (10 nodes, 200 requests each by
+default) quiet on sim, udp, tcp, multicast and file, and compares each one's
+cost per message with a bare UDP, TCP or file write/read loop of the same frame
+size in the same process; it also times the JSON codec alone. Target: lockstep
+udp <= 3x the bare UDP loop per message.
+
 Examples:
   distlab bench                                    1k, 10k and 100k nodes, 5 runs
+  distlab bench --workload transport --format json
   distlab bench --nodes 1000 --runs 9 --format json
   distlab bench --nodes 5000 --order descending --runs 1   ~1.9M events, few nodes
 
@@ -71,6 +78,9 @@ pub enum WorkloadArg {
     /// Ricart-Agrawala, every node asks repeatedly (baseline holds the engine's
     /// mean queue length).
     RicartAgrawala,
+    /// Ricart-Agrawala (N = 10, 200 requests each by default) in lockstep on
+    /// every transport, against bare UDP/TCP/file loops and the codec alone.
+    Transport,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -85,6 +95,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     if cfg!(debug_assertions) {
         eprintln!("distlab bench: this is a debug build; build with --release for meaningful figures");
     }
+    if args.workload == WorkloadArg::Transport {
+        return run_transport(&args);
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.format == BenchFormat::Table {
@@ -96,6 +109,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         (false, _) => args.nodes.clone(),
         (true, WorkloadArg::Ring) => vec![1_000, 10_000, 100_000],
         (true, WorkloadArg::RicartAgrawala) => vec![10, 100],
+        (true, WorkloadArg::Transport) => unreachable!("handled by run_transport"),
     };
     for &n in &sizes {
         let workload = match args.workload {
@@ -103,6 +117,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
             WorkloadArg::RicartAgrawala => {
                 Workload::RicartAgrawala { requests: args.requests.unwrap_or(if n <= 10 { 10_000 } else { 100 }) }
             }
+            WorkloadArg::Transport => unreachable!("handled by run_transport"),
         };
         let row = bench::measure(n, workload, args.runs as usize, args.modes, args.min_events)?;
         if args.format == BenchFormat::Table {
@@ -126,6 +141,34 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         }
         BenchFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "rows": rows, "targets_met": met }))?;
+            writeln!(out)?;
+        }
+    }
+    Ok(if met { Outcome::Ok } else { Outcome::Failed })
+}
+
+/// `--workload transport`: one report per size (default 10 nodes), table or
+/// `{"reports": [...], "targets_met": bool}`.
+fn run_transport(args: &BenchArgs) -> anyhow::Result<Outcome> {
+    use bench::transport;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let sizes = if args.nodes.is_empty() { vec![transport::DEFAULT_NODES] } else { args.nodes.clone() };
+    let requests = args.requests.unwrap_or(transport::DEFAULT_REQUESTS);
+    let mut reports = Vec::new();
+    for &n in &sizes {
+        let report = transport::measure(n, requests, args.runs as usize)?;
+        if args.format == BenchFormat::Table {
+            writeln!(out, "{}", transport::table(&report))?;
+            out.flush()?;
+        }
+        reports.push(report);
+    }
+    let met = reports.iter().all(|r| r.udp_target_met);
+    match args.format {
+        BenchFormat::Table => writeln!(out, "medians of up to {} runs (no run starts after {:?})", args.runs, transport::TIME_BUDGET)?,
+        BenchFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "reports": reports, "targets_met": met }))?;
             writeln!(out)?;
         }
     }

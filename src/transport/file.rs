@@ -28,11 +28,15 @@ pub struct FileCarrier {
     seq: u64,
     timeout: Duration,
     stats: WireStats,
+    /// The line being read (kept across messages).
     line: String,
+    /// The line being written (kept across messages).
+    out: Vec<u8>,
 }
 
+/// The error of a failed `what`; a `&'static str` becomes a `String` only
+/// when the error happens (these sit on the per-message path).
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> TransportError {
-    let what = what.into();
     move |e| TransportError::io("file", what, e)
 }
 
@@ -57,6 +61,7 @@ impl FileCarrier {
             timeout: opts.timeout,
             stats: WireStats::default(),
             line: String::new(),
+            out: Vec::new(),
         })
     }
 
@@ -96,19 +101,28 @@ impl Carrier for FileCarrier {
         if payload.len() > self.max_payload() {
             return Err(TransportError::Oversize { transport: "file", size: payload.len(), limit: self.max_payload() });
         }
-        let text = std::str::from_utf8(payload).map_err(|_| TransportError::Setup("file: a payload is not UTF-8 text".into()))?;
-        if text.contains('\n') {
+        if std::str::from_utf8(payload).is_err() {
+            return Err(TransportError::Setup("file: a payload is not UTF-8 text".into()));
+        }
+        if payload.contains(&b'\n') {
             return Err(TransportError::Setup("file: a payload holds a newline and cannot be one line".into()));
         }
         self.seq += 1;
         let want = Header { run: self.run, seq: self.seq, from, to };
-        let mut line = want.text();
-        line.push_str(text);
-        line.push('\n');
-        let (timeout, dir) = (self.timeout, self.dir.display().to_string());
+        // The line is built in a buffer kept across messages.
+        let mut line = std::mem::take(&mut self.out);
+        line.clear();
+        want.write_text(&mut line);
+        line.extend_from_slice(payload);
+        line.push(b'\n');
+        let timeout = self.timeout;
         let inbox = self.inbox(to)?;
-        inbox.writer.write_all(line.as_bytes()).map_err(io(format!("append to the inbox of node index {to} in {dir}")))?;
-        inbox.writer.flush().map_err(io("flush an inbox"))?;
+        let written = inbox.writer.write_all(&line).and_then(|()| inbox.writer.flush());
+        self.out = line;
+        if let Err(e) = written {
+            let what = format!("append to the inbox of node index {to} in {}", self.dir.display());
+            return Err(TransportError::io("file", what, e));
+        }
         self.stats.frames += 1;
         self.stats.bytes += payload.len() as u64;
         let deadline = Instant::now() + timeout;
@@ -116,7 +130,10 @@ impl Carrier for FileCarrier {
         let result = loop {
             let inbox = self.inbox(to)?;
             // Keep what a partial read left: a line counts once its newline is there.
-            let got = inbox.reader.read_line(&mut buf).map_err(io(format!("read the inbox of node index {to}")))?;
+            let got = inbox
+                .reader
+                .read_line(&mut buf)
+                .map_err(|e| TransportError::io("file", format!("read the inbox of node index {to}"), e))?;
             if buf.ends_with('\n') {
                 let line = buf.trim_end_matches('\n');
                 match Header::parse_text(line) {

@@ -42,6 +42,13 @@ impl Header {
         format!("DLW1 {} {} {} {} ", self.run, self.seq, self.from, self.to)
     }
 
+    /// Appends [`Self::text`] to `out` without allocating.
+    pub fn write_text(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "DLW1 {} {} {} {} ", self.run, self.seq, self.from, self.to);
+    }
+
     /// Parses a line of the file transport: the header and the payload.
     pub fn parse_text(line: &str) -> Option<(Header, &str)> {
         let mut parts = line.splitn(6, ' ');
@@ -76,6 +83,9 @@ mod tests {
         assert_eq!(Header::parse(&buf), Some((h, &b"{}"[..])));
         let line = format!("{}{{\"A\":1}}", h.text());
         assert_eq!(Header::parse_text(&line), Some((h, "{\"A\":1}")));
+        let mut bytes = Vec::new();
+        h.write_text(&mut bytes);
+        assert_eq!(bytes, h.text().as_bytes());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! receiver skip foreign or stale datagrams) is its business, encoding the
 //! runner's.
 
+pub mod bench;
 pub mod codec;
 pub mod file;
 pub mod frame;

@@ -82,3 +82,67 @@ fn ricart_agrawala_rows_count_messages_per_entry() {
     assert!(row["baseline_entries"].as_u64().is_some_and(|e| e >= 1), "{row}");
     assert_eq!(row["workload"]["ricart_agrawala"]["requests"], 20);
 }
+
+#[test]
+fn transport_rows_carry_the_textbook_message_count() {
+    // Ricart–Agrawala on 3 nodes, 2 requests each: 6 entries at 2(N−1) = 4
+    // messages each. Every transport sends the same 24 messages; a multicast
+    // broadcast is one frame, so there each entry is N = 3 frames.
+    let text = bench(&["--workload", "transport", "--nodes", "3", "--requests", "2", "--runs", "1", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let reports = v["reports"].as_array().expect("reports");
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!(r["workload"], "mutex.ricart-agrawala");
+    assert_eq!(r["nodes"], 3);
+    assert_eq!(r["requests"], 2);
+    assert_eq!(r["expected_messages"], 24);
+    let rows = r["rows"].as_array().expect("rows");
+    let names: Vec<&str> = rows.iter().map(|row| row["transport"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sim", "udp", "tcp", "multicast", "file"]);
+    for row in rows {
+        let name = row["transport"].as_str().unwrap();
+        assert_eq!(row["messages"], 24, "{row}");
+        let frames = match name {
+            "sim" => 0,
+            "multicast" => 6 * 3,
+            _ => 24,
+        };
+        assert_eq!(row["frames"], frames, "{row}");
+        assert_eq!(row["runs"], 1, "{row}");
+        for key in ["run_ms", "messages_per_s", "us_per_message"] {
+            assert!(row[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {row}");
+        }
+        let baseline = match name {
+            "sim" => None,
+            "udp" | "multicast" => Some("udp"),
+            other => Some(other),
+        };
+        assert_eq!(row["baseline"].as_str(), baseline, "{row}");
+        assert_eq!(row["ratio"].as_f64().is_some_and(|x| x > 0.0), baseline.is_some(), "{row}");
+    }
+    let bare = r["bare"].as_array().expect("bare loops");
+    let names: Vec<&str> = bare.iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["udp", "tcp", "file"]);
+    for b in bare {
+        assert!(b["frame_bytes"].as_u64().is_some_and(|n| n > 28), "header + message: {b}");
+        assert!(b["us_per_message"].as_f64().is_some_and(|x| x > 0.0), "{b}");
+    }
+    let codec = &r["codec"];
+    assert_eq!(codec["codec"], "serde_json");
+    assert_eq!(codec["messages"], 24);
+    for key in ["mean_bytes", "encode_ns", "decode_ns", "ns_per_message", "share_of_udp"] {
+        assert!(codec[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {codec}");
+    }
+    assert_eq!(r["udp_target_ratio"], 3.0);
+    assert!(r["udp_target_met"].is_boolean());
+    assert!(v["targets_met"].is_boolean());
+}
+
+#[test]
+fn transport_table_names_every_transport_and_the_target() {
+    let text = bench(&["--workload", "transport", "--nodes", "2", "--requests", "1", "--runs", "1"]);
+    for word in ["sim", "udp", "tcp", "multicast", "file", "bare loop", "codec serde_json", "target: lockstep udp <= 3x bare udp"] {
+        assert!(text.contains(word), "no {word:?} in\n{text}");
+    }
+}
