@@ -54,3 +54,27 @@ fn the_readme_picture_is_what_its_command_draws() {
     let stored = std::fs::read_to_string(format!("{root}/docs/seed-ring.svg")).expect("docs/seed-ring.svg");
     assert!(stored == svg, "docs/seed-ring.svg is stale: run the README's command again");
 }
+
+#[test]
+fn the_transport_and_cluster_examples_run() {
+    let mut ran = 0;
+    for section in ["## Real transports and live clusters", "**Live** (`distlab cluster`)"] {
+        for line in block_after(section, "sh").lines() {
+            let Some(args) = line.strip_prefix("cargo run --release -- ") else { continue };
+            let args: Vec<&str> = args.split('#').next().unwrap().split_whitespace().collect();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_distlab"))
+                .args(&args)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .output()
+                .expect("runs");
+            assert!(
+                out.status.success(),
+                "README: {line}\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, 4, "the README's transport section lost an example");
+}
