@@ -106,8 +106,10 @@ impl Drop for Kids {
 }
 
 enum FromKid {
+    /// A control line (ready, end, error).
     Line(usize, String),
-    Eof(usize),
+    /// The child's stdout closed; its event lines, in order.
+    Eof(usize, Vec<String>),
 }
 
 fn fill(template: &str, id: NodeId, index: usize) -> String {
@@ -154,6 +156,9 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
     INTERRUPTED.store(false, Ordering::SeqCst);
     let n = plan.nodes.len();
     let (tx, rx) = mpsc::channel::<FromKid>();
+    // When the latest event line arrived, in ns since `epoch`.
+    let epoch = Instant::now();
+    let activity = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut kids = Kids { children: Vec::with_capacity(n), stdins: Vec::with_capacity(n) };
     let mut stderrs: Vec<Arc<Mutex<String>>> = Vec::with_capacity(n);
     for (index, &id) in plan.nodes.iter().enumerate() {
@@ -179,14 +184,22 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
         kids.stdins.push(child.stdin.take());
         kids.children.push(child);
         let tx2 = tx.clone();
+        let activity = activity.clone();
         std::thread::spawn(move || {
+            // Event lines stay here until the end (the parent takes no CPU
+            // from the nodes to parse them while they run); only the time of
+            // the latest one is shared.
+            let mut events = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx2.send(FromKid::Line(index, line)).is_err() {
+                if line.starts_with("{\"t\":") {
+                    events.push(line);
+                    activity.store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                } else if tx2.send(FromKid::Line(index, line)).is_err() {
                     return;
                 }
             }
-            let _ = tx2.send(FromKid::Eof(index));
+            let _ = tx2.send(FromKid::Eof(index, events));
         });
         let err = Arc::new(Mutex::new(String::new()));
         stderrs.push(err.clone());
@@ -219,7 +232,7 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
                 Ok(ParentLine::Error { error }) => return Err(LiveError::Node { node: name(i), message: error }),
                 _ => return Err(LiveError::Node { node: name(i), message: format!("unexpected line before ready: {line}") }),
             },
-            Ok(FromKid::Eof(i)) => {
+            Ok(FromKid::Eof(i, _)) => {
                 kids.reap(Duration::from_millis(500));
                 let e = stderr_of(i);
                 return Err(LiveError::Node {
@@ -245,8 +258,8 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
     }
     let began = Instant::now() + lead;
     let last_step = plan.timeline.iter().map(|(t, _)| *t).max().unwrap_or(0);
-    let mut last_event = began;
-    let mut pending: Vec<String> = Vec::new();
+    let mut pending: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut handed_over = vec![false; n];
     let mut idle_stop = false;
     let grace = Duration::from_secs(5) + Duration::from_millis(20 * n as u64);
     let deadline = began + Duration::from_nanos(duration) + grace;
@@ -260,18 +273,8 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
                 if !raw.is_empty() {
                     raw[i].push(line.clone());
                 }
-                if line.starts_with("{\"t\":") {
-                    // An event: kept as text and parsed after the run, so that
-                    // the parent takes no CPU from the nodes while they run.
-                    last_event = Instant::now();
-                    pending.push(line);
-                    continue;
-                }
                 match serde_json::from_str::<ParentLine>(&line) {
-                    Ok(ParentLine::Event(r)) => {
-                        last_event = Instant::now();
-                        records.push(r);
-                    }
+                    Ok(ParentLine::Event(r)) => records.push(r),
                     Ok(ParentLine::End { end }) => {
                         ends.push(end);
                         done[i] = true;
@@ -285,7 +288,12 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
                     }
                 }
             }
-            Ok(FromKid::Eof(i)) => {
+            Ok(FromKid::Eof(i, events)) => {
+                if !raw.is_empty() {
+                    raw[i].extend(events.iter().cloned());
+                }
+                pending[i] = events;
+                handed_over[i] = true;
                 if !done[i] {
                     done[i] = true;
                     let e = stderr_of(i);
@@ -306,7 +314,8 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
         if let Some(idle) = opts.stop_when_idle
             && !idle_stop
             && Instant::now() >= began + Duration::from_nanos(last_step)
-            && last_event.elapsed() >= idle
+            && epoch.elapsed().saturating_sub(Duration::from_nanos(activity.load(Ordering::Relaxed)).max(began.duration_since(epoch)))
+                >= idle
         {
             // The work is done: ask every node to stop (a second control line).
             idle_stop = true;
@@ -330,7 +339,23 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
     if let Some((node, message)) = errors.into_iter().next() {
         return Err(LiveError::Node { node, message });
     }
-    for line in pending {
+    // Wait for the readers to hand over the event lines of nodes that ended.
+    let hand_over = Instant::now() + Duration::from_secs(5);
+    while handed_over.iter().any(|c| !c) && Instant::now() < hand_over {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(FromKid::Eof(i, events)) => {
+                if !raw.is_empty() {
+                    raw[i].extend(events.iter().cloned());
+                }
+                pending[i] = events;
+                handed_over[i] = true;
+            }
+            Ok(FromKid::Line(..)) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+    for line in pending.into_iter().flatten() {
         match serde_json::from_str::<RawRecord>(&line) {
             Ok(r) => records.push(r),
             Err(e) => return Err(LiveError::Setup(format!("unreadable record ({e}): {line}"))),

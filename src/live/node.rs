@@ -31,6 +31,9 @@ use crate::trace::text::render_line;
 use crate::transport::codec;
 use crate::transport::frame::Header;
 
+/// How long an idle UDP node keeps polling its socket before it sleeps.
+const SPIN: Duration = Duration::from_micros(150);
+
 /// The frame `to` of a datagram sent to the whole group.
 pub const GROUP: u32 = u32::MAX;
 
@@ -444,7 +447,20 @@ fn run_inner<P: Process>(
             node.out.flush().map_err(LiveError::io("write to the parent"))?;
         }
         if node.endpoint.direct() {
-            node.endpoint.wait(wait)?;
+            // A short spin (yielding the CPU) before sleeping: under load a
+            // reply usually comes within microseconds, and a sleep-and-wake
+            // costs more than that.
+            let spin_until = Instant::now() + wait.min(SPIN);
+            let mut got = node.endpoint.try_recv(&mut buf)?;
+            while got.is_none() && Instant::now() < spin_until {
+                std::thread::yield_now();
+                got = node.endpoint.try_recv(&mut buf)?;
+            }
+            if let Some(len) = got {
+                node.on_frame(now(), &buf[..len])?;
+            } else {
+                node.endpoint.wait(wait)?;
+            }
             while let Some(len) = node.endpoint.try_recv(&mut buf)? {
                 node.on_frame(now(), &buf[..len])?;
             }
