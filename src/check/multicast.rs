@@ -22,7 +22,9 @@
 //! failures name the delivery that broke them.
 //!
 //! Metrics: multicasts, deliveries per member, messages per multicast,
-//! delivery latency (multicast to delivery at another member).
+//! delivery latency (multicast to delivery at another member). Answers
+//! `expect: deliveries` (every delivery, duplicates included) and
+//! `messages_per_multicast`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -84,7 +86,11 @@ type Id = (NodeId, u32);
 
 /// `1 message`, `3 messages`.
 fn count(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+    match (n, what.strip_suffix('y')) {
+        (1, _) => format!("1 {what}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {what}s"),
+    }
 }
 
 fn show(id: Id) -> String {
@@ -112,6 +118,8 @@ pub struct MulticastChecker {
     total_at: Option<(At, String)>,
     latency: Vec<Nanos>,
     multicasts: u64,
+    /// Deliveries the lists leave out: second copies, invented messages.
+    duplicates: u64,
     messages: u64,
     members: Vec<NodeId>,
     info: Vec<(String, String)>,
@@ -128,12 +136,14 @@ impl MulticastChecker {
             if self.integrity_at.is_none() {
                 self.integrity_at = Some((at, format!("{node} delivers {}, which nobody multicast{where_}", show(id))));
             }
+            self.duplicates += 1;
             return;
         };
         if self.position.get(&node).is_some_and(|p| p.contains_key(&id)) {
             if self.integrity_at.is_none() {
                 self.integrity_at = Some((at, format!("{node} delivers {} a second time{where_}", show(id))));
             }
+            self.duplicates += 1;
             return;
         }
         let has = |s: NodeId| self.prefix.get(&(node, s)).copied().unwrap_or(0);
@@ -189,6 +199,30 @@ impl MulticastChecker {
             let e = mine.entry(s).or_default();
             *e = (*e).max(n);
         }
+    }
+
+    /// `expect: deliveries` and `messages_per_multicast`.
+    fn expectations(&self, expect: &Expect) -> Vec<CheckResult> {
+        let mut out = Vec::new();
+        let deliveries: u64 = self.delivered.values().map(|v| v.len() as u64).sum();
+        let duplicates: u64 = self.duplicates;
+        if let Some(b) = expect.deliveries {
+            let n = deliveries + duplicates;
+            out.push(CheckResult::new(format!("expect deliveries {b}"), b.holds(n), format!("{n} deliveries")));
+        }
+        if let Some(b) = expect.messages_per_multicast {
+            let (total, m) = (self.messages, self.multicasts);
+            let ok = m > 0
+                && b.exact.is_none_or(|e| total == e * m)
+                && b.max.is_none_or(|x| total <= x * m)
+                && b.min.is_none_or(|x| total >= x * m);
+            out.push(CheckResult::new(
+                format!("expect messages_per_multicast {b}"),
+                ok,
+                format!("{total} messages for {}", count(m as usize, "multicast")),
+            ));
+        }
+        out
     }
 
     fn judged(&self, name: &str, reliable_network: bool, expect: &Expect) -> bool {
@@ -284,6 +318,7 @@ impl<P: Process> Checker<P> for MulticastChecker {
         ];
         let mut out = Vec::new();
         self.info.clear();
+        let expectations = self.expectations(expect);
         for r in all {
             if self.judged(&r.name, reliable_network, expect) {
                 out.push(r);
@@ -297,6 +332,7 @@ impl<P: Process> Checker<P> for MulticastChecker {
                 self.info.push((r.name.clone(), format!("{verdict} ({why}): {}", r.detail)));
             }
         }
+        out.extend(expectations);
         out
     }
 
@@ -304,7 +340,13 @@ impl<P: Process> Checker<P> for MulticastChecker {
         let per: Vec<String> = self.members.iter().map(|n| format!("{n}: {}", self.delivered.get(n).map_or(0, Vec::len))).collect();
         let mut m = vec![
             ("multicast".to_string(), format!("{} messages", self.multicasts)),
-            ("delivered".to_string(), format!("per member {}", per.join(", "))),
+            (
+                "delivered".to_string(),
+                match self.duplicates {
+                    0 => format!("per member {}", per.join(", ")),
+                    d => format!("per member {} (plus {})", per.join(", "), count(d as usize, "duplicate")),
+                },
+            ),
         ];
         if self.multicasts > 0 {
             m.push(("per msg".into(), format!("{:.2} messages per multicast", self.messages as f64 / self.multicasts as f64)));

@@ -277,3 +277,18 @@ fn duplicates_are_delivered_twice_by_basic_only() {
         assert_eq!(r.stats.observations.get("deliver"), 3, "{algorithm}");
     }
 }
+
+#[test]
+fn deliveries_and_messages_per_multicast_are_expectations_of_the_family() {
+    let yaml = "name: t\nalgorithm: multicast.basic\nnodes: 4\ntimeline:\n  - {at: 0ms, node: 2, do: multicast m}\nexpect: {deliveries: {exact: 4}, messages_per_multicast: {exact: 3}}\n";
+    let (_, r) = run(yaml);
+    assert!(r.passed(), "{:?}", failures(&r));
+    let names: Vec<&str> = r.results.iter().map(|c| c.name.as_str()).collect();
+    assert!(names.contains(&"expect deliveries = 4") && names.contains(&"expect messages_per_multicast = 3"), "{names:?}");
+    let wrong = yaml.replace("messages_per_multicast: {exact: 3}", "messages_per_multicast: {exact: 2}");
+    let (_, r) = run(&wrong);
+    assert_eq!(failures(&r), ["expect messages_per_multicast = 2: 3 messages for 1 multicast"]);
+    let other = "name: t\nalgorithm: mutex.central\nnodes: 3\ntimeline: []\nexpect: {deliveries: {exact: 0}}\n";
+    let err = load_str("t.yaml", other).expect_err("not a multicast algorithm").to_string();
+    assert!(err.contains("`deliveries` is an expectation of the multicast family, and mutex.central is not one"), "{err}");
+}
