@@ -160,7 +160,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.basic",
         family: "multicast",
-        summary: "best-effort multicast: one DATA to each member, nothing repaired or ordered (N-1 messages per multicast)",
+        summary: "best-effort multicast: one DATA to each member, nothing repaired or ordered, N-1 messages per multicast; promises validity, agreement, integrity only when the network loses and duplicates nothing",
         commands: multicast::COMMANDS,
         message_kinds: multicast::basic::KINDS,
         checks: crate::check::multicast::CHECKS,
@@ -172,7 +172,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.reliable",
         family: "multicast",
-        summary: "reliable multicast: per-link sequence numbers, ACK/NACK and bounded retransmission; validity and integrity (2(N-1) per multicast)",
+        summary: "reliable multicast: per-link sequence numbers, ACK/NACK and bounded retransmission, 2(N-1) per multicast; promises validity, integrity",
         commands: multicast::COMMANDS,
         message_kinds: multicast::reliable::KINDS,
         checks: crate::check::multicast::CHECKS,
@@ -184,7 +184,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.fifo",
         family: "multicast",
-        summary: "FIFO multicast: reliable, plus a hold-back queue per sender (2(N-1) per multicast)",
+        summary: "FIFO multicast: reliable, plus a hold-back queue per sender, 2(N-1) per multicast; promises validity, integrity, fifo",
         commands: multicast::COMMANDS,
         message_kinds: multicast::fifo::KINDS,
         checks: crate::check::multicast::CHECKS,
@@ -196,7 +196,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.causal",
         family: "multicast",
-        summary: "causal multicast: reliable, vector timestamps and a hold-back queue (2(N-1) per multicast)",
+        summary: "causal multicast: reliable, vector timestamps and a hold-back queue, 2(N-1) per multicast; promises validity, integrity, fifo, causal",
         commands: multicast::COMMANDS,
         message_kinds: multicast::causal::KINDS,
         checks: crate::check::multicast::CHECKS,
@@ -208,7 +208,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.total",
         family: "multicast",
-        summary: "total-order multicast with a fixed sequencer: DATA then ORDER (N-1 + N-1, plus ACKs)",
+        summary: "total-order multicast with a fixed sequencer: DATA then ORDER, N-1 + N-1 plus ACKs; promises validity, integrity, total",
         commands: multicast::COMMANDS,
         message_kinds: multicast::total::KINDS,
         checks: crate::check::multicast::CHECKS,
@@ -220,7 +220,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.isis",
         family: "multicast",
-        summary: "ISIS total order: PROPOSE priorities, AGREE on the largest (3(N-1), plus ACKs)",
+        summary: "ISIS total order: PROPOSE priorities, AGREE on the largest, 3(N-1) plus ACKs; promises validity, integrity, total",
         commands: multicast::COMMANDS,
         message_kinds: multicast::isis::KINDS,
         checks: crate::check::multicast::CHECKS,

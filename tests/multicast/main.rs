@@ -292,3 +292,24 @@ fn deliveries_and_messages_per_multicast_are_expectations_of_the_family() {
     let err = load_str("t.yaml", other).expect_err("not a multicast algorithm").to_string();
     assert!(err.contains("`deliveries` is an expectation of the multicast family, and mutex.central is not one"), "{err}");
 }
+
+#[test]
+fn distlab_list_says_what_each_algorithm_promises() {
+    use distlab::algorithms::multicast::{Ordering, basic, causal, fifo, isis, reliable, total};
+    use distlab::algorithms::registry::find;
+    let promises = [
+        ("multicast.basic", basic::Basic::PROMISES.names()),
+        ("multicast.reliable", reliable::Reliable::PROMISES.names()),
+        ("multicast.fifo", fifo::Fifo::PROMISES.names()),
+        ("multicast.causal", causal::Causal::PROMISES.names()),
+        ("multicast.total", total::Total::PROMISES.names()),
+        ("multicast.isis", isis::Isis::PROMISES.names()),
+    ];
+    for (name, names) in promises {
+        let a = find(name).expect("registered");
+        assert_eq!(a.family, "multicast");
+        assert!(a.summary.contains(&format!("promises {}", names.join(", "))), "{name}: {} vs {names:?}", a.summary);
+    }
+    assert_eq!(fifo::Fifo::PROMISES.names(), ["validity", "integrity", "fifo"]);
+    assert_eq!(causal::Causal::PROMISES.names(), ["validity", "integrity", "fifo", "causal"]);
+}
