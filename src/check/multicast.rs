@@ -108,6 +108,9 @@ pub struct MulticastChecker {
     /// Per member: what it delivered, in order, and where.
     delivered: BTreeMap<NodeId, Vec<Id>>,
     position: BTreeMap<NodeId, BTreeMap<Id, usize>>,
+    /// Per (r, q): of the messages both delivered, the one q delivered last
+    /// (its position at q).
+    latest: BTreeMap<(NodeId, NodeId), (usize, Id)>,
     /// Per (member, sender): how many of the sender's first messages the
     /// member has delivered without a gap.
     prefix: BTreeMap<(NodeId, NodeId), u32>,
@@ -158,28 +161,31 @@ impl MulticastChecker {
                     Some((at, format!("{node} delivers {} before {}.{}, which happened before it{where_}", show(id), s, has(s) + 1)));
             }
         }
-        if self.total_at.is_none() {
-            let mine = self.delivered.get(&node).map_or(&[][..], |v| &v[..]);
-            'outer: for &earlier in mine.iter().rev() {
-                for (&other, pos) in &self.position {
-                    if other == node {
-                        continue;
-                    }
-                    if let (Some(a), Some(b)) = (pos.get(&id), pos.get(&earlier))
-                        && a < b
-                    {
-                        self.total_at = Some((
-                            at,
-                            format!(
-                                "{node} delivers {} after {}, but {other} delivered {} first{where_}",
-                                show(id),
-                                show(earlier),
-                                show(id)
-                            ),
-                        ));
-                        break 'outer;
-                    }
-                }
+        // Total order in O(N) per delivery: `latest[(r, q)]` is the message
+        // both r and q delivered that q delivered last. If r has delivered
+        // one that q delivered after `id`, r and q disagree on the order.
+        let here = self.delivered.get(&node).map_or(0, Vec::len);
+        for (&other, pos) in &self.position {
+            let Some(&p) = pos.get(&id) else { continue };
+            if other == node {
+                continue;
+            }
+            if let Some(&(q, earlier)) = self.latest.get(&(node, other))
+                && q > p
+                && self.total_at.is_none()
+            {
+                self.total_at = Some((
+                    at,
+                    format!("{node} delivers {} after {}, but {other} delivered {} first{where_}", show(id), show(earlier), show(id)),
+                ));
+            }
+            let e = self.latest.entry((node, other)).or_insert((p, id));
+            if p >= e.0 {
+                *e = (p, id);
+            }
+            let e = self.latest.entry((other, node)).or_insert((here, id));
+            if here >= e.0 {
+                *e = (here, id);
             }
         }
         if node != id.0 {
