@@ -12,9 +12,9 @@
 //!
 //! **Messages.** `DATA` to each of the N−1 others: N−1 per multicast.
 //!
-//! **Source.** Coulouris et al., *Distributed Systems*, §15.4.1 (basic
+//! **Source.** Coulouris et al., *Distributed Systems*, §15.4 (basic
 //! multicast, B-multicast); Kshemkalyani and Singhal, *Distributed Computing*,
-//! §6.
+//! ch. 6.
 
 use super::{BasicParams, Body, Group, MsgId, MulticastNode, Ordering};
 use crate::check::multicast::Promises;

@@ -19,9 +19,9 @@
 //! **Messages.** As reliable multicast: N−1 `DATA` (each with an N-entry
 //! vector) + N−1 `ACK` = 2(N−1) per multicast on a loss-free network.
 //!
-//! **Source.** Coulouris et al., *Distributed Systems*, §15.4.3 (causal
+//! **Source.** Coulouris et al., *Distributed Systems*, §15.4 (causal
 //! ordering with vector timestamps, after Birman, Schiper and Stephenson,
-//! 1991); Kshemkalyani and Singhal, *Distributed Computing*, §6.5.
+//! 1991); Kshemkalyani and Singhal, *Distributed Computing*, ch. 6.
 
 use super::{Body, Group, MsgId, MulticastNode, Ordering, Params, fmt_vt};
 use crate::check::multicast::Promises;

@@ -15,9 +15,9 @@
 //! **Messages.** As reliable multicast: N−1 `DATA` + N−1 `ACK` = 2(N−1) per
 //! multicast on a loss-free network.
 //!
-//! **Source.** Coulouris et al., *Distributed Systems*, §15.4.3 (FIFO
+//! **Source.** Coulouris et al., *Distributed Systems*, §15.4 (FIFO
 //! ordering with per-sender sequence numbers and a hold-back queue);
-//! Kshemkalyani and Singhal, *Distributed Computing*, §6.5.
+//! Kshemkalyani and Singhal, *Distributed Computing*, ch. 6.
 
 use std::collections::BTreeMap;
 

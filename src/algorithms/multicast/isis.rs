@@ -26,8 +26,8 @@
 //!
 //! **Source.** K. Birman and T. Joseph, "Reliable communication in the
 //! presence of failures", ACM TOCS 5(1), 1987; Coulouris et al., *Distributed
-//! Systems*, §15.4.3 (the ISIS algorithm for total ordering); Kshemkalyani
-//! and Singhal, *Distributed Computing*, §6.6.
+//! Systems*, §15.4 (the ISIS algorithm for total ordering); Kshemkalyani
+//! and Singhal, *Distributed Computing*, ch. 6.
 
 use std::collections::BTreeMap;
 

@@ -23,7 +23,7 @@
 //! textbook count of each algorithm, twice.
 //!
 //! **Source.** The positive/negative acknowledgement scheme of Coulouris et
-//! al., *Distributed Systems*, §15.4.2 (reliable multicast over IP multicast:
+//! al., *Distributed Systems*, §15.4 (reliable multicast over IP multicast:
 //! sequence numbers, hold-back, negative acknowledgements), applied per link.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -22,9 +22,9 @@
 //! **Messages.** On a loss-free network N−1 `DATA` and N−1 `ACK` per
 //! multicast: 2(N−1). Each loss costs a NACK or a timeout and a resend.
 //!
-//! **Source.** Coulouris et al., *Distributed Systems*, §15.4.2 (reliable
+//! **Source.** Coulouris et al., *Distributed Systems*, §15.4 (reliable
 //! multicast; the IP-multicast variant with sequence numbers and negative
-//! acknowledgements); Kshemkalyani and Singhal, *Distributed Computing*, §6.
+//! acknowledgements); Kshemkalyani and Singhal, *Distributed Computing*, ch. 6.
 
 use super::{Body, Group, MsgId, MulticastNode, Ordering, Params};
 use crate::check::multicast::Promises;

@@ -20,9 +20,9 @@
 //! multicasts too), plus one `ACK` for each: 2(N−1) + 2(N−1) on a loss-free
 //! network.
 //!
-//! **Source.** Coulouris et al., *Distributed Systems*, §15.4.3 (total
+//! **Source.** Coulouris et al., *Distributed Systems*, §15.4 (total
 //! ordering using a sequencer); Kaashoek et al., the Amoeba sequencer (1989);
-//! Kshemkalyani and Singhal, *Distributed Computing*, §6.6.
+//! Kshemkalyani and Singhal, *Distributed Computing*, ch. 6.
 
 use std::collections::{BTreeMap, BTreeSet};
 
