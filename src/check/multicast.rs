@@ -18,7 +18,7 @@
 //! Each algorithm declares the ones it promises ([`Promises`]); those are
 //! checks. A property it does not promise is judged only when the scenario
 //! lists it under `expect: violations` (to show that it breaks); otherwise
-//! its outcome is a line of information in the summary. Order and integrity
+//! its outcome is a line of information in the summary, under its name. Order and integrity
 //! failures name the delivery that broke them.
 //!
 //! Metrics: multicasts, deliveries per member, messages per multicast,
@@ -359,7 +359,7 @@ impl<P: Process> Checker<P> for MulticastChecker {
         }
         m.push(("latency".into(), format!("{} (multicast to delivery elsewhere)", spread(&mut self.latency))));
         for (name, line) in std::mem::take(&mut self.info) {
-            m.push(("info".into(), format!("{name} {line}")));
+            m.push((name, line));
         }
         m
     }

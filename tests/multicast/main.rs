@@ -198,7 +198,7 @@ fn basic_multicast_on_a_reordering_network_fails_the_fifo_check() {
     // Not asked for: not a check, but the summary says it broke.
     let (_, r) = run(&REORDERING.replace("ALG", "multicast.basic"));
     assert!(r.results.iter().all(|c| c.name != "fifo"));
-    assert!(r.metrics.iter().any(|(k, v)| k == "info" && v.starts_with("fifo broken (not promised): 2 delivers 1.3 before 1.1")));
+    assert!(r.metrics.iter().any(|(k, v)| k == "fifo" && v.starts_with("broken (not promised): 2 delivers 1.3 before 1.1")));
     // The same network under FIFO multicast: held back and put in order.
     let (trace, r) = run(&REORDERING.replace("ALG", "multicast.fifo"));
     assert!(r.passed(), "{:?}", failures(&r));
@@ -270,7 +270,7 @@ fn duplicates_are_delivered_twice_by_basic_only() {
     };
     let (_, r) = dup("multicast.basic");
     assert_eq!(r.stats.observations.get("deliver"), 5, "the sender once, each receiver twice");
-    assert!(r.metrics.iter().any(|(k, v)| k == "info" && v.starts_with("integrity broken")));
+    assert!(r.metrics.iter().any(|(k, v)| k == "integrity" && v.starts_with("broken")));
     for algorithm in ORDERED {
         let (_, r) = dup(algorithm);
         assert!(r.passed(), "{algorithm}: {:?}", failures(&r));
