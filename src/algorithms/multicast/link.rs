@@ -211,3 +211,98 @@ impl Link {
         self.arm(ctx);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithms::multicast::reliable::Reliable;
+    use crate::algorithms::multicast::{LinkSettings, MsgId};
+    use crate::process::{Effect, NodeRng};
+
+    type Node = MulticastNode<Reliable>;
+
+    fn body(seq: u32) -> Body {
+        Body::Data { id: MsgId { sender: 1, seq }, text: format!("m{seq}"), vt: None }
+    }
+
+    /// Runs `f` at local time `now` on node `id` and returns its effects.
+    fn at(id: NodeId, now: i64, f: impl FnOnce(&mut Ctx<'_, Node>)) -> Vec<Effect<Node>> {
+        let nodes = [1, 2, 3];
+        let mut rng = NodeRng::new(0, id);
+        let mut effects = Vec::new();
+        f(&mut Ctx::detached(id, now, &nodes, &mut rng, &mut effects));
+        effects
+    }
+
+    fn sent(effects: &[Effect<Node>]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(to, m) => Some(format!("-> {to} {m}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const SETTINGS: LinkSettings = LinkSettings { timeout: 10, retries: 2, nack_delay: 4 };
+
+    #[test]
+    fn a_gap_is_acknowledged_selectively_and_nacked_after_the_delay() {
+        let mut link = Link::new(SETTINGS);
+        let fx = at(2, 0, |c| assert!(link.on_data(c, 1, 1, body(1)).is_some()));
+        assert_eq!(sent(&fx), ["-> 1 ACK [..#1]"]);
+        let fx = at(2, 1, |c| assert!(link.on_data(c, 1, 3, body(3)).is_some()));
+        assert_eq!(sent(&fx), ["-> 1 ACK [..#1, #3]"]);
+        assert!(fx.iter().any(|e| matches!(e, Effect::SetTimer(Timer::Nack(1), 4))));
+        // A duplicate is acknowledged again but not handed up.
+        let fx = at(2, 2, |c| assert!(link.on_data(c, 1, 3, body(3)).is_none()));
+        assert_eq!(sent(&fx), ["-> 1 ACK [..#1, #3]"]);
+        let fx = at(2, 5, |c| link.on_nack_timer(c, 1));
+        assert_eq!(sent(&fx), ["-> 1 NACK [#2]"]);
+        // The gap fills: a cumulative ACK, and no NACK timer left to cancel.
+        let fx = at(2, 6, |c| assert!(link.on_data(c, 1, 2, body(2)).is_some()));
+        assert_eq!(sent(&fx), ["-> 1 ACK [..#3]"]);
+        assert!(!fx.iter().any(|e| matches!(e, Effect::CancelTimer(_) | Effect::SetTimer(..))));
+    }
+
+    #[test]
+    fn the_sender_resends_on_nack_and_timeout_and_gives_up_after_the_retries() {
+        let mut link = Link::new(SETTINGS);
+        let fx = at(1, 0, |c| link.send(c, 2, body(1)));
+        assert_eq!(sent(&fx), ["-> 2 DATA 1.1 \"m1\" [#1]"]);
+        assert!(fx.iter().any(|e| matches!(e, Effect::SetTimer(Timer::Retransmit, 10))));
+        let fx = at(1, 3, |c| link.on_nack(c, 2, &[1, 7]));
+        assert_eq!(sent(&fx), ["-> 2 DATA 1.1 \"m1\" [#1]"], "#7 was never sent");
+        // Resent at 3 by the NACK: not due at 10, due at 13.
+        let fx = at(1, 10, |c| link.on_retransmit(c));
+        assert!(sent(&fx).is_empty());
+        assert!(fx.iter().any(|e| matches!(e, Effect::SetTimer(Timer::Retransmit, 3))));
+        let fx = at(1, 13, |c| link.on_retransmit(c));
+        assert_eq!(sent(&fx), ["-> 2 DATA 1.1 \"m1\" [#1]"], "the second resend: the last one `retries: 2` allows");
+        let fx = at(1, 23, |c| link.on_retransmit(c));
+        assert!(sent(&fx).is_empty());
+        let gave_up = fx.iter().any(|e| matches!(e, Effect::Observe(Observation::Note(n)) if n == "Node 1 gives up on DATA 1.1 \"m1\" [#1] to 2: no ACK after 3 sends"));
+        assert!(gave_up);
+        assert!(!fx.iter().any(|e| matches!(e, Effect::SetTimer(..))), "nothing left: the timer stops");
+        assert_eq!(link.unacked(), 0);
+    }
+
+    #[test]
+    fn an_ack_clears_the_buffer_and_stops_the_timer() {
+        let mut link = Link::new(SETTINGS);
+        at(1, 0, |c| {
+            link.send(c, 2, body(1));
+            link.send(c, 3, body(1));
+            link.send(c, 2, body(2));
+        });
+        assert_eq!(link.unacked(), 3);
+        let fx = at(1, 2, |c| link.on_ack(c, 2, 0, &[2]));
+        assert_eq!(link.unacked(), 2);
+        assert!(fx.iter().any(|e| matches!(e, Effect::SetTimer(Timer::Retransmit, 8))), "moved to the next due message");
+        at(1, 3, |c| link.on_ack(c, 2, 2, &[]));
+        let fx = at(1, 4, |c| link.on_ack(c, 3, 1, &[]));
+        assert_eq!(link.unacked(), 0);
+        assert!(fx.iter().any(|e| matches!(e, Effect::CancelTimer(Timer::Retransmit))));
+        assert!(!fx.iter().any(|e| matches!(e, Effect::SetTimer(..))));
+    }
+}
