@@ -87,6 +87,10 @@ pub enum Observation {
     CallReturned { call: String, result: String },
     /// The client gives up on `call`: its retries ran out.
     CallFailed { call: String },
+    /// The node multicasts message `node.seq` with `text` to the group.
+    Multicast { seq: u32, text: String },
+    /// The node delivers message `sender.seq` (with `text`) to its application.
+    Delivered { sender: NodeId, seq: u32, text: String },
 }
 
 /// What a logical-clock event is: the checker rebuilds happened-before from
@@ -164,6 +168,8 @@ impl Observation {
             Observation::Executed { .. } => "execute",
             Observation::CallReturned { .. } => "return",
             Observation::CallFailed { .. } => "give-up",
+            Observation::Multicast { .. } => "multicast",
+            Observation::Delivered { .. } => "deliver",
         }
     }
 
@@ -209,6 +215,8 @@ impl Observation {
             },
             Observation::CallReturned { call, result } => write!(f, "Client {node} gets {result} (call {call})"),
             Observation::CallFailed { call } => write!(f, "Client {node} gives up on call {call}"),
+            Observation::Multicast { seq, text } => write!(f, "Node {node} multicasts {node}.{seq} \"{text}\""),
+            Observation::Delivered { sender, seq, text } => write!(f, "Node {node} delivers {sender}.{seq} from {sender}: {text}"),
         }
     }
 }

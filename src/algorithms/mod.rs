@@ -4,6 +4,7 @@
 pub mod balance;
 pub mod clock;
 pub mod election;
+pub mod multicast;
 pub mod mutex;
 pub mod registry;
 pub mod rpc;

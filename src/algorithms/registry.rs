@@ -10,7 +10,7 @@ use crate::report::RunReport;
 use crate::scenario::Plan;
 use crate::trace::pictures::{PictureOptions, picture_plan};
 
-use super::{balance, clock, election, mutex, rpc};
+use super::{balance, clock, election, multicast, mutex, rpc};
 
 /// A command a scenario can send to a node with `do:`.
 #[derive(Debug)]
@@ -166,6 +166,78 @@ pub static ALGORITHMS: &[Algorithm] = &[
         run: run_plan::<mutex::maekawa::MaekawaNode>,
         picture: picture_plan::<mutex::maekawa::MaekawaNode>,
         live: crate::live::LiveFns::of::<mutex::maekawa::MaekawaNode>(),
+    },
+    Algorithm {
+        name: "multicast.basic",
+        family: "multicast",
+        summary: "best-effort multicast: one DATA to each member, nothing repaired or ordered, N-1 messages per multicast; promises validity, agreement, integrity only when the network loses and duplicates nothing",
+        commands: multicast::COMMANDS,
+        message_kinds: multicast::basic::KINDS,
+        checks: crate::check::multicast::CHECKS,
+        params: &[],
+        validate_params: validate_params::<multicast::MulticastNode<multicast::basic::Basic>>,
+        run: run_plan::<multicast::MulticastNode<multicast::basic::Basic>>,
+        picture: picture_plan::<multicast::MulticastNode<multicast::basic::Basic>>,
+    },
+    Algorithm {
+        name: "multicast.reliable",
+        family: "multicast",
+        summary: "reliable multicast: per-link sequence numbers, ACK/NACK and bounded retransmission, 2(N-1) per multicast; promises validity, integrity",
+        commands: multicast::COMMANDS,
+        message_kinds: multicast::reliable::KINDS,
+        checks: crate::check::multicast::CHECKS,
+        params: multicast::LINK_PARAMS,
+        validate_params: validate_params::<multicast::MulticastNode<multicast::reliable::Reliable>>,
+        run: run_plan::<multicast::MulticastNode<multicast::reliable::Reliable>>,
+        picture: picture_plan::<multicast::MulticastNode<multicast::reliable::Reliable>>,
+    },
+    Algorithm {
+        name: "multicast.fifo",
+        family: "multicast",
+        summary: "FIFO multicast: reliable, plus a hold-back queue per sender, 2(N-1) per multicast; promises validity, integrity, fifo",
+        commands: multicast::COMMANDS,
+        message_kinds: multicast::fifo::KINDS,
+        checks: crate::check::multicast::CHECKS,
+        params: multicast::LINK_PARAMS,
+        validate_params: validate_params::<multicast::MulticastNode<multicast::fifo::Fifo>>,
+        run: run_plan::<multicast::MulticastNode<multicast::fifo::Fifo>>,
+        picture: picture_plan::<multicast::MulticastNode<multicast::fifo::Fifo>>,
+    },
+    Algorithm {
+        name: "multicast.causal",
+        family: "multicast",
+        summary: "causal multicast: reliable, vector timestamps and a hold-back queue, 2(N-1) per multicast; promises validity, integrity, fifo, causal",
+        commands: multicast::COMMANDS,
+        message_kinds: multicast::causal::KINDS,
+        checks: crate::check::multicast::CHECKS,
+        params: multicast::LINK_PARAMS,
+        validate_params: validate_params::<multicast::MulticastNode<multicast::causal::Causal>>,
+        run: run_plan::<multicast::MulticastNode<multicast::causal::Causal>>,
+        picture: picture_plan::<multicast::MulticastNode<multicast::causal::Causal>>,
+    },
+    Algorithm {
+        name: "multicast.total",
+        family: "multicast",
+        summary: "total-order multicast with a fixed sequencer: DATA then ORDER, N-1 + N-1 plus ACKs; promises validity, integrity, total",
+        commands: multicast::COMMANDS,
+        message_kinds: multicast::total::KINDS,
+        checks: crate::check::multicast::CHECKS,
+        params: multicast::total::PARAMS,
+        validate_params: validate_params::<multicast::MulticastNode<multicast::total::Total>>,
+        run: run_plan::<multicast::MulticastNode<multicast::total::Total>>,
+        picture: picture_plan::<multicast::MulticastNode<multicast::total::Total>>,
+    },
+    Algorithm {
+        name: "multicast.isis",
+        family: "multicast",
+        summary: "ISIS total order: PROPOSE priorities, AGREE on the largest, 3(N-1) plus ACKs; promises validity, integrity, total",
+        commands: multicast::COMMANDS,
+        message_kinds: multicast::isis::KINDS,
+        checks: crate::check::multicast::CHECKS,
+        params: multicast::LINK_PARAMS,
+        validate_params: validate_params::<multicast::MulticastNode<multicast::isis::Isis>>,
+        run: run_plan::<multicast::MulticastNode<multicast::isis::Isis>>,
+        picture: picture_plan::<multicast::MulticastNode<multicast::isis::Isis>>,
     },
     Algorithm {
         name: "clock.server",

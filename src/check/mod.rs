@@ -9,6 +9,7 @@ pub mod balance;
 pub mod clock;
 pub mod election;
 pub mod expect;
+pub mod multicast;
 pub mod mutex;
 pub mod rpc;
 

@@ -55,6 +55,8 @@ pub const OBSERVATION_KINDS: &[&str] = &[
     "Executed",
     "CallReturned",
     "CallFailed",
+    "Multicast",
+    "Delivered",
 ];
 
 /// A Lua scenario's source, kept in the plan so each run can start afresh.

@@ -490,6 +490,14 @@ pub struct Expect {
     /// How many calls return a result at their client (rpc family).
     #[serde(default)]
     pub calls_answered: Option<Bound>,
+    /// How many deliveries in all, every member counted, e.g. `{exact: 16}`
+    /// (multicast family).
+    #[serde(default)]
+    pub deliveries: Option<Bound>,
+    /// Messages sent per multicast, e.g. `{exact: 3}` for basic multicast
+    /// to 4 members (multicast family).
+    #[serde(default)]
+    pub messages_per_multicast: Option<Bound>,
 }
 
 /// `expect: skew: {max: 2ms, from: 10ms}`: judged at every `show_clocks`

@@ -236,6 +236,13 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
                 c.fail(path!["expect", key], format!("`{key}` is an expectation of the rpc family, and {} is not one", a.name));
             }
         }
+        let multicast_only =
+            [("deliveries", s.expect.deliveries.is_some()), ("messages_per_multicast", s.expect.messages_per_multicast.is_some())];
+        for (key, given) in multicast_only {
+            if given && a.family != "multicast" {
+                c.fail(path!["expect", key], format!("`{key}` is an expectation of the multicast family, and {} is not one", a.name));
+            }
+        }
         if let Some(m) = s.expect.max_imbalance
             && !(m.is_finite() && m >= 1.0)
         {

@@ -30,6 +30,7 @@ fn command(g: &mut Gen, family: &str, name: &str, node: u32, n: u32) -> Option<(
         ("clock", "send") => Some((node, format!("send {}", 1 + g.below(u64::from(n)) as u32))),
         ("balance", "submit_many") => Some((1, "submit_many 3 5ms".into())),
         ("rpc", "call1") => Some((n, "call1 sqrt 16".into())),
+        ("multicast", "multicast") => Some((node, format!("multicast m{}", g.below(100)))),
         _ => None,
     }
 }
