@@ -178,6 +178,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<multicast::MulticastNode<multicast::basic::Basic>>,
         run: run_plan::<multicast::MulticastNode<multicast::basic::Basic>>,
         picture: picture_plan::<multicast::MulticastNode<multicast::basic::Basic>>,
+        live: crate::live::LiveFns::of::<multicast::MulticastNode<multicast::basic::Basic>>(),
     },
     Algorithm {
         name: "multicast.reliable",
@@ -190,6 +191,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<multicast::MulticastNode<multicast::reliable::Reliable>>,
         run: run_plan::<multicast::MulticastNode<multicast::reliable::Reliable>>,
         picture: picture_plan::<multicast::MulticastNode<multicast::reliable::Reliable>>,
+        live: crate::live::LiveFns::of::<multicast::MulticastNode<multicast::reliable::Reliable>>(),
     },
     Algorithm {
         name: "multicast.fifo",
@@ -202,6 +204,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<multicast::MulticastNode<multicast::fifo::Fifo>>,
         run: run_plan::<multicast::MulticastNode<multicast::fifo::Fifo>>,
         picture: picture_plan::<multicast::MulticastNode<multicast::fifo::Fifo>>,
+        live: crate::live::LiveFns::of::<multicast::MulticastNode<multicast::fifo::Fifo>>(),
     },
     Algorithm {
         name: "multicast.causal",
@@ -214,6 +217,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<multicast::MulticastNode<multicast::causal::Causal>>,
         run: run_plan::<multicast::MulticastNode<multicast::causal::Causal>>,
         picture: picture_plan::<multicast::MulticastNode<multicast::causal::Causal>>,
+        live: crate::live::LiveFns::of::<multicast::MulticastNode<multicast::causal::Causal>>(),
     },
     Algorithm {
         name: "multicast.total",
@@ -226,6 +230,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<multicast::MulticastNode<multicast::total::Total>>,
         run: run_plan::<multicast::MulticastNode<multicast::total::Total>>,
         picture: picture_plan::<multicast::MulticastNode<multicast::total::Total>>,
+        live: crate::live::LiveFns::of::<multicast::MulticastNode<multicast::total::Total>>(),
     },
     Algorithm {
         name: "multicast.isis",
@@ -238,6 +243,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
         validate_params: validate_params::<multicast::MulticastNode<multicast::isis::Isis>>,
         run: run_plan::<multicast::MulticastNode<multicast::isis::Isis>>,
         picture: picture_plan::<multicast::MulticastNode<multicast::isis::Isis>>,
+        live: crate::live::LiveFns::of::<multicast::MulticastNode<multicast::isis::Isis>>(),
     },
     Algorithm {
         name: "clock.server",
