@@ -183,3 +183,15 @@ fn the_cli_takes_a_transport_and_the_scenario_can_name_one() {
     assert_eq!(code, 1, "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn basic_multicast_over_the_multicast_transport_is_one_datagram_per_multicast() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plan = scenario::load(&root.join("scenarios/multicast/basic-no-faults.yaml")).unwrap();
+    let (_, mc) = trace_of(&on(&plan, TransportKind::Multicast)).unwrap();
+    let multicasts = mc.stats.observations.get("multicast");
+    assert!(multicasts > 0);
+    assert_eq!(mc.wire.frames, multicasts, "{:?}", mc.wire);
+    // Each reached the N − 1 others.
+    assert_eq!(mc.stats.delivered, multicasts * (plan.nodes.len() as u64 - 1));
+}

@@ -299,8 +299,14 @@ impl Group {
         }
     }
 
-    /// Sends `body` to every other member.
+    /// Sends `body` to every other member. Basic multicast is one broadcast
+    /// (the group is every node): over `--transport multicast` that is one IP
+    /// multicast datagram, the textbook's best-effort multicast.
     pub fn send_all<O: Ordering>(&mut self, ctx: &mut Ctx<'_, MulticastNode<O>>, body: &Body) {
+        if !self.reliable {
+            ctx.broadcast(Msg::Raw(body.clone()));
+            return;
+        }
         for to in self.others() {
             self.send(ctx, to, body.clone());
         }
