@@ -73,7 +73,7 @@ fn ricart_agrawala_live_keeps_safety_and_its_message_count() {
 }
 
 #[test]
-fn total_order_holds_live_with_one_datagram_per_broadcast_free_group() {
+fn total_order_holds_live_over_udp_and_multicast() {
     for t in ["udp", "multicast"] {
         let (_, out, err) =
             distlab(&["cluster", "scenarios/multicast/total-concurrent.yaml", "--transport", t, "--quiet", "--settle", "500ms"]);
