@@ -1,7 +1,6 @@
 //! `distlab cluster`: run a scenario as real OS processes, one per node, over
 //! real sockets; print the merged trace and the checks.
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use clap::{Args, ValueEnum};
 use distlab::live::cluster::{ClusterOptions, run_cluster};
 use distlab::live::{DEFAULT_SETTLE, LiveError};
 use distlab::scenario::units::Dur;
-use distlab::transport::{DEFAULT_GROUP, TransportKind, TransportOptions};
+use distlab::transport::{TransportKind, TransportOptions};
 
 use crate::Outcome;
 
@@ -73,15 +72,8 @@ pub struct ClusterArgs {
     /// Print the summary and checks only.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Multicast: the group broadcasts go to.
-    #[arg(long, value_name = "ADDR", default_value_t = DEFAULT_GROUP)]
-    pub group: Ipv4Addr,
-    /// Multicast: the interface to send by and join on (loopback unless you name one).
-    #[arg(long, value_name = "ADDR", default_value_t = Ipv4Addr::LOCALHOST)]
-    pub interface: Ipv4Addr,
-    /// Multicast: the TTL (0 keeps datagrams on this host).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=255))]
-    pub ttl: u32,
+    #[command(flatten)]
+    pub multicast: super::wire::MulticastFlags,
     /// Prefix each node's command with this ({id}, {index} replaced), e.g.
     /// "ip netns exec dl{index}".
     #[arg(long, value_name = "COMMAND")]
@@ -120,7 +112,12 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<Outcome> {
     }
     let opts = ClusterOptions {
         transport: args.transport.into(),
-        wire: TransportOptions { group: args.group, interface: args.interface, ttl: args.ttl, ..TransportOptions::default() },
+        wire: TransportOptions {
+            group: args.multicast.group,
+            interface: args.multicast.interface,
+            ttl: args.multicast.ttl,
+            ..TransportOptions::default()
+        },
         settle: if args.settle.0 == 0 { DEFAULT_SETTLE } else { args.settle.0 },
         duration: args.duration.map(|d| d.0),
         wrap: args.wrap,
