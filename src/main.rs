@@ -36,6 +36,7 @@ enum Command {
     /// over TCP with JSON-RPC 2.0.
     Rmi(cli::rmi::RmiArgs),
     /// Run a scenario live: one OS process per node, real sockets and timers.
+    #[command(long_about = cli::cluster::CLUSTER_ABOUT)]
     Cluster(cli::cluster::ClusterArgs),
     /// One node of a live cluster (`distlab cluster` starts these).
     #[command(hide = true)]

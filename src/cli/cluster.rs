@@ -34,6 +34,8 @@ impl From<LiveTransport> for TransportKind {
 }
 
 pub const CLUSTER_ABOUT: &str = "\
+Run a scenario live: one OS process per node, real sockets and timers.
+
 Starts one `distlab node` process per node of the scenario, on real sockets
 bound to 127.0.0.1, with real timers; the timeline runs on the wall clock from
 a common start. Each node applies the scenario's network model (latency, loss,
@@ -53,7 +55,6 @@ Examples:
   sudo scripts/netns-cluster.sh scenarios/election/seed-ring.yaml   (one namespace per node)";
 
 #[derive(Args, Debug)]
-#[command(long_about = CLUSTER_ABOUT)]
 pub struct ClusterArgs {
     /// The scenario (.yaml).
     #[arg(value_name = "FILE")]
