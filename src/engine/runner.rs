@@ -33,15 +33,22 @@ impl Default for Limits {
     }
 }
 
+/// Everything the runner keeps about one node, together, so that handling an
+/// event touches one record rather than one entry of each of several arrays.
+struct Node<P> {
+    proc: P,
+    clock: Clock,
+    rng: NodeRng,
+    alive: bool,
+}
+
 pub struct Runner<'p, P: Process> {
     plan: &'p Plan,
     ids: Vec<NodeId>,
     /// id → dense index + 1; 0 where no node has that id.
     index: Vec<u32>,
-    procs: Vec<P>,
-    alive: Vec<bool>,
-    rngs: Vec<NodeRng>,
-    clocks: Vec<Clock>,
+    /// Per-node state, by dense index.
+    nodes: Vec<Node<P>>,
     net: Network,
     rng: ChaCha8Rng,
     queue: Queue<P>,
@@ -115,22 +122,22 @@ impl<'p, P: Process> Runner<'p, P> {
             .unwrap_or(0);
         let setup_nodes = ids.clone();
         let highest = ids.iter().copied().max().unwrap_or(0);
-        let procs = ids
+        let nodes = ids
             .iter()
             .enumerate()
-            .map(|(index, &id)| P::new(id, &Setup { nodes: &setup_nodes, params, max_latency, index, highest }))
+            .map(|(index, &id)| Node {
+                proc: P::new(id, &Setup { nodes: &setup_nodes, params, max_latency, index, highest }),
+                clock: plan.clocks.get(&id).map_or_else(Clock::default, |c| Clock::new(c.offset_ns, c.drift_ppm)),
+                rng: NodeRng::new(plan.seed, id),
+                alive: true,
+            })
             .collect();
-        let clocks =
-            ids.iter().map(|id| plan.clocks.get(id).map_or_else(Clock::default, |c| Clock::new(c.offset_ns, c.drift_ppm))).collect();
         let n = ids.len();
         Runner {
             plan,
-            rngs: ids.iter().map(|&id| NodeRng::new(plan.seed, id)).collect(),
             ids,
             index,
-            procs,
-            alive: vec![true; n],
-            clocks,
+            nodes,
             net: Network::new(n, default, links),
             rng: ChaCha8Rng::seed_from_u64(plan.seed),
             queue: Queue::new(n),
@@ -186,14 +193,15 @@ impl<'p, P: Process> Runner<'p, P> {
         let iu = i as usize;
         let mut effects = std::mem::take(&mut self.effects);
         {
+            let node = &mut self.nodes[iu];
             let mut ctx = Ctx {
                 id: self.ids[iu],
-                local_now: self.clocks[iu].local(self.now),
+                local_now: node.clock.local(self.now),
                 nodes: &self.ids,
-                rng: &mut self.rngs[iu],
+                rng: &mut node.rng,
                 effects: &mut effects,
             };
-            f(&mut self.procs[iu], &mut ctx);
+            f(&mut node.proc, &mut ctx);
         }
         for effect in effects.drain(..) {
             self.perform(sink, i, effect);
@@ -221,13 +229,13 @@ impl<'p, P: Process> Runner<'p, P> {
             }
             Effect::SetTimer(timer, after) => {
                 let iu = i as usize;
-                let delay = self.clocks[iu].true_delay(after);
+                let delay = self.nodes[iu].clock.true_delay(after);
                 self.queue.set_timer(i, timer, self.now + delay, delay);
             }
             Effect::AdjustClock(delta) => {
                 let iu = i as usize;
-                let before = self.clocks[iu].local(self.now);
-                self.clocks[iu].adjust(self.now, delta, self.plan.adjust, self.plan.slew_ppm);
+                let before = self.nodes[iu].clock.local(self.now);
+                self.nodes[iu].clock.adjust(self.now, delta, self.plan.adjust, self.plan.slew_ppm);
                 let obs = Observation::ClockAdjusted { before, delta };
                 self.perform(sink, i, Effect::Observe(obs));
             }
@@ -338,7 +346,7 @@ impl<'p, P: Process> Runner<'p, P> {
                 Ev::Deliver { from, to, msg } => {
                     self.stats.events += 1;
                     let (f, t) = (self.ids[from as usize], self.ids[to as usize]);
-                    if !self.alive[to as usize] {
+                    if !self.nodes[to as usize].alive {
                         self.stats.dropped(DropReason::ReceiverDown);
                         self.trace_msg(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
                     } else if !self.net.can_reach(from, to) {
@@ -365,7 +373,7 @@ impl<'p, P: Process> Runner<'p, P> {
                                 self.trace_msg(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
                                 let copy = msg.clone();
                                 self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, copy));
-                                if self.alive[to as usize] {
+                                if self.nodes[to as usize].alive {
                                     self.trace_msg(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
                                     self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
                                 }
@@ -381,7 +389,7 @@ impl<'p, P: Process> Runner<'p, P> {
                 Ev::Held { from, to, msg } => {
                     self.stats.events += 1;
                     let (f, t) = (self.ids[from as usize], self.ids[to as usize]);
-                    if !self.alive[to as usize] {
+                    if !self.nodes[to as usize].alive {
                         self.stats.dropped(DropReason::ReceiverDown);
                         self.trace_msg(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
                     } else {
@@ -422,8 +430,9 @@ impl<'p, P: Process> Runner<'p, P> {
         // What is left, not counting timers that were cancelled or replaced.
         let pending = self.queue.len();
         self.trace(sink, TraceEvent::Stop { reason: stop, pending });
-        let clocks: Vec<i64> = self.clocks.iter().map(|c| c.local(self.now)).collect();
-        let end = EndState { nodes: &self.ids, alive: &self.alive, time: self.now, clocks: &clocks, stats: &self.stats };
+        let clocks: Vec<i64> = self.nodes.iter().map(|n| n.clock.local(self.now)).collect();
+        let alive: Vec<bool> = self.nodes.iter().map(|n| n.alive).collect();
+        let end = EndState { nodes: &self.ids, alive: &alive, time: self.now, clocks: &clocks, stats: &self.stats };
         let mut results = Vec::new();
         for c in self.checkers.iter_mut() {
             results.extend(c.finish(&end, &self.plan.expect));
@@ -501,8 +510,8 @@ impl<'p, P: Process> Runner<'p, P> {
             Action::Crash(nodes) => {
                 for &n in nodes {
                     let Some(i) = self.idx(n) else { continue };
-                    if self.alive[i as usize] {
-                        self.alive[i as usize] = false;
+                    if self.nodes[i as usize].alive {
+                        self.nodes[i as usize].alive = false;
                         self.queue.clear_timers(i);
                         self.trace(sink, TraceEvent::Crash { node: n });
                     } else {
@@ -514,11 +523,11 @@ impl<'p, P: Process> Runner<'p, P> {
             Action::Recover(nodes) => {
                 for &n in nodes {
                     let Some(i) = self.idx(n) else { continue };
-                    if self.alive[i as usize] {
+                    if self.nodes[i as usize].alive {
                         let text = format!("process {n} is already up");
                         self.trace(sink, TraceEvent::Note { text: &text });
                     } else {
-                        self.alive[i as usize] = true;
+                        self.nodes[i as usize].alive = true;
                         self.trace(sink, TraceEvent::Recover { node: n });
                         self.dispatch(sink, i, |p, ctx| p.on_recover(ctx));
                     }
@@ -540,7 +549,7 @@ impl<'p, P: Process> Runner<'p, P> {
             }
             Action::Command { node, command } => {
                 let Some(i) = self.idx(*node) else { return false };
-                if self.alive[i as usize] {
+                if self.nodes[i as usize].alive {
                     self.trace(sink, TraceEvent::Command { node: *node, command });
                     self.dispatch(sink, i, |p, ctx| p.on_command(ctx, command));
                 } else {
@@ -558,15 +567,15 @@ impl<'p, P: Process> Runner<'p, P> {
                 self.trace(sink, TraceEvent::Network { change: &change });
             }
             Action::SetLatency(l) => {
-                self.net.default.latency = *l;
+                self.net.set_default_latency(*l);
                 let change = format!("latency {l}");
                 self.trace(sink, TraceEvent::Network { change: &change });
             }
             Action::ShowClocks(heading) => {
                 self.trace(sink, TraceEvent::Note { text: heading });
                 for k in 0..self.ids.len() {
-                    if self.alive[k] {
-                        let obs = Observation::Clock(self.clocks[k].local(self.now));
+                    if self.nodes[k].alive {
+                        let obs = Observation::Clock(self.nodes[k].clock.local(self.now));
                         let node = self.ids[k];
                         self.stats.observations.add(obs.tag());
                         self.trace(sink, TraceEvent::Observe { node, obs: &obs });
@@ -575,13 +584,13 @@ impl<'p, P: Process> Runner<'p, P> {
             }
             Action::SetDrift { node, ppm } => {
                 let Some(i) = self.idx(*node) else { return false };
-                self.clocks[i as usize].set_drift(self.now, *ppm);
+                self.nodes[i as usize].clock.set_drift(self.now, *ppm);
                 let change = format!("clock of {node} now drifts {ppm} ppm");
                 self.trace(sink, TraceEvent::Network { change: &change });
             }
             Action::SetOffset { node, offset_ns } => {
                 let Some(i) = self.idx(*node) else { return false };
-                self.clocks[i as usize].set_offset(self.now, *offset_ns);
+                self.nodes[i as usize].clock.set_offset(self.now, *offset_ns);
                 let change = format!("clock of {node} jumps to {}", crate::scenario::units::SignedDur(*offset_ns));
                 self.trace(sink, TraceEvent::Network { change: &change });
             }
@@ -593,11 +602,11 @@ impl<'p, P: Process> Runner<'p, P> {
 
     /// Which nodes are up right now, by id.
     pub fn alive(&self) -> impl Iterator<Item = (NodeId, bool)> + '_ {
-        self.ids.iter().copied().zip(self.alive.iter().copied())
+        self.ids.iter().copied().zip(self.nodes.iter().map(|n| n.alive))
     }
 
     /// The process state of node `id` (for tests).
     pub fn process(&self, id: NodeId) -> Option<&P> {
-        self.idx(id).map(|i| &self.procs[i as usize])
+        self.idx(id).map(|i| &self.nodes[i as usize].proc)
     }
 }

@@ -129,11 +129,87 @@ impl fmt::Display for Timer {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Pending {
     tag: u32,
     body: Body,
     to: NodeId,
     tries: u32,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending { tag: 0, body: Body::Election(0), to: 0, tries: 0 }
+    }
+}
+
+/// A short list kept inside the node until it outgrows `N` entries: most nodes
+/// of a ring hold one or two pending messages and a few seen tags, and
+/// allocating two vectors per node cost more than the election itself.
+enum Small<T: Copy + Default, const N: usize> {
+    Inline { len: u8, items: [T; N] },
+    Spilled(Vec<T>),
+}
+
+impl<T: Copy + Default, const N: usize> Small<T, N> {
+    fn new() -> Self {
+        Small::Inline { len: 0, items: [T::default(); N] }
+    }
+
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Small::Inline { len, items } => &items[..*len as usize],
+            Small::Spilled(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            Small::Inline { len, items } => &mut items[..*len as usize],
+            Small::Spilled(v) => v,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn push(&mut self, item: T) {
+        match self {
+            Small::Inline { len, items } if (*len as usize) < N => {
+                items[*len as usize] = item;
+                *len += 1;
+            }
+            Small::Inline { items, .. } => {
+                let mut v = Vec::with_capacity(2 * N);
+                v.extend_from_slice(items);
+                v.push(item);
+                *self = Small::Spilled(v);
+            }
+            Small::Spilled(v) => v.push(item),
+        }
+    }
+
+    /// Removes entry `i`, moving the last one into its place.
+    fn swap_remove(&mut self, i: usize) -> T {
+        match self {
+            Small::Inline { len, items } => {
+                let last = *len as usize - 1;
+                let item = items[i];
+                items[i] = items[last];
+                *len -= 1;
+                item
+            }
+            Small::Spilled(v) => v.swap_remove(i),
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Small::Inline { len, .. } => *len = 0,
+            Small::Spilled(v) => v.clear(),
+        }
+    }
 }
 
 /// How many recent (sender, tag) pairs a node remembers to drop duplicates.
@@ -157,9 +233,9 @@ pub struct RingNode {
     /// announcement on: the next election probes every successor again, so a
     /// node that recovered, or whose Acks were only late, is not skipped forever.
     suspected: BTreeSet<NodeId>,
-    pending: Vec<Pending>,
+    pending: Small<Pending, 2>,
     next_tag: u32,
-    seen: Vec<(NodeId, u32)>,
+    seen: Small<(NodeId, u32), 4>,
     /// Where the next pair goes once `seen` is full.
     seen_next: usize,
 }
@@ -312,9 +388,9 @@ impl Process for RingNode {
             forwarded: None,
             announced: None,
             suspected: BTreeSet::new(),
-            pending: Vec::new(),
+            pending: Small::new(),
             next_tag: 0,
-            seen: Vec::new(),
+            seen: Small::new(),
             seen_next: 0,
         }
     }
@@ -337,14 +413,14 @@ impl Process for RingNode {
         match msg {
             Msg::Ring { body, tag } => {
                 ctx.send(from, Msg::Ack { tag });
-                if self.seen.contains(&(from, tag)) {
+                if self.seen.as_slice().contains(&(from, tag)) {
                     return;
                 }
                 if self.seen.len() < SEEN {
                     self.seen.push((from, tag));
                 } else {
                     // A ring of the last SEEN pairs: overwrite the oldest.
-                    self.seen[self.seen_next] = (from, tag);
+                    self.seen.as_mut_slice()[self.seen_next] = (from, tag);
                     self.seen_next = (self.seen_next + 1) % SEEN;
                 }
                 // A message about a node shows it was up when the message began.
@@ -352,7 +428,7 @@ impl Process for RingNode {
                 self.on_ring(ctx, body);
             }
             Msg::Ack { tag } => {
-                if let Some(i) = self.pending.iter().position(|p| p.tag == tag) {
+                if let Some(i) = self.pending.as_slice().iter().position(|p| p.tag == tag) {
                     let p = self.pending.swap_remove(i);
                     ctx.cancel_timer(Timer::Ack { tag, to: p.to });
                 }
@@ -373,10 +449,11 @@ impl Process for RingNode {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match timer {
             Timer::Ack { tag, to } => {
-                let Some(i) = self.pending.iter().position(|p| p.tag == tag) else { return };
-                if self.pending[i].tries < self.timing.retries {
-                    self.pending[i].tries += 1;
-                    let body = self.pending[i].body;
+                let Some(i) = self.pending.as_slice().iter().position(|p| p.tag == tag) else { return };
+                let p = &mut self.pending.as_mut_slice()[i];
+                if p.tries < self.timing.retries {
+                    p.tries += 1;
+                    let body = p.body;
                     ctx.send(to, Msg::Ring { body, tag });
                     ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
                 } else {
