@@ -203,12 +203,19 @@ impl<'p, P: Process> Runner<'p, P> {
             };
             f(&mut node.proc, &mut ctx);
         }
-        for effect in effects.drain(..) {
-            self.perform(sink, i, effect);
-        }
+        self.perform_all(sink, i, &mut effects);
         self.effects = effects;
     }
 
+    /// Performs, in order, the effects a handler of node `i` recorded.
+    #[inline(never)]
+    fn perform_all(&mut self, sink: &mut dyn TraceSink<P>, i: u32, effects: &mut Vec<Effect<P>>) {
+        for effect in effects.drain(..) {
+            self.perform(sink, i, effect);
+        }
+    }
+
+    #[inline(always)]
     fn perform(&mut self, sink: &mut dyn TraceSink<P>, i: u32, effect: Effect<P>) {
         match effect {
             Effect::Send(to, msg) => match self.idx(to) {
@@ -236,18 +243,20 @@ impl<'p, P: Process> Runner<'p, P> {
                 let iu = i as usize;
                 let before = self.nodes[iu].clock.local(self.now);
                 self.nodes[iu].clock.adjust(self.now, delta, self.plan.adjust, self.plan.slew_ppm);
-                let obs = Observation::ClockAdjusted { before, delta };
-                self.perform(sink, i, Effect::Observe(obs));
+                self.observe(sink, i, &Observation::ClockAdjusted { before, delta });
             }
             Effect::CancelTimer(timer) => self.queue.cancel_timer(i, &timer),
-            Effect::Observe(obs) => {
-                self.stats.observations.add(obs.tag());
-                let node = self.ids[i as usize];
-                self.trace(sink, TraceEvent::Observe { node, obs: &obs });
-                if self.director.as_ref().is_some_and(|d| d.wants_observations()) {
-                    self.observe_hook(node, &obs);
-                }
-            }
+            Effect::Observe(obs) => self.observe(sink, i, &obs),
+        }
+    }
+
+    /// Reports node `i`'s observation to the stats, the checkers, the trace and the script.
+    fn observe(&mut self, sink: &mut dyn TraceSink<P>, i: u32, obs: &Observation) {
+        self.stats.observations.add(obs.tag());
+        let node = self.ids[i as usize];
+        self.trace(sink, TraceEvent::Observe { node, obs });
+        if self.director.as_ref().is_some_and(|d| d.wants_observations()) {
+            self.observe_hook(node, obs);
         }
     }
 
@@ -291,6 +300,7 @@ impl<'p, P: Process> Runner<'p, P> {
     /// Runs the scenario to its end and returns the check results.
     pub fn run(&mut self, sink: &mut dyn TraceSink<P>) -> Vec<CheckResult> {
         self.sink_on = sink.wants_events();
+        self.queue.reserve_steps(self.plan.timeline.len());
         for (k, _) in self.plan.timeline.iter().enumerate() {
             let at = self.plan.timeline[k].0;
             self.queue.push(at, Ev::Step(k as u32));
