@@ -65,8 +65,8 @@ pub enum Due<P: Process> {
 /// How many distinct timer delays get a lane of their own.
 pub const MAX_LANES: usize = 8;
 
-/// `generation` of a key whose slot is in the payload slab rather than the timer table.
-const PAYLOAD: u32 = u32::MAX;
+/// Set in [`Key::slot`] when the slot is in the payload slab rather than the timer table.
+const PAYLOAD: u32 = 1 << 31;
 const NIL: u32 = u32::MAX;
 
 /// A queue entry's sort key and where its payload is.
@@ -74,15 +74,24 @@ const NIL: u32 = u32::MAX;
 struct Key {
     time: Nanos,
     seq: u64,
+    /// A timer slot, or a payload slot with [`PAYLOAD`] set.
     slot: u32,
-    /// [`PAYLOAD`], or the generation of timer slot `slot` when it was set.
+    /// For a timer, the generation of its slot when it was set. For a
+    /// payload, the node it is for (a delivery's receiver) or [`NIL`]: the
+    /// runner touches that node's record while the payload is still being
+    /// fetched.
     generation: u32,
 }
 
 /// What an empty FIFO shows as its front: after every real entry.
-const EMPTY: Key = Key { time: Nanos::MAX, seq: u64::MAX, slot: NIL, generation: PAYLOAD };
+const EMPTY: Key = Key { time: Nanos::MAX, seq: u64::MAX, slot: NIL, generation: NIL };
 
 impl Key {
+    #[inline(always)]
+    fn is_payload(&self) -> bool {
+        self.slot & PAYLOAD != 0
+    }
+
     /// `(time, seq)` as one number: one comparison instead of two.
     #[inline(always)]
     fn order(&self) -> u128 {
@@ -219,7 +228,7 @@ impl<P: Process> Queue<P> {
         let q = &mut self.fifos[f];
         q.pop_front();
         while let Some(k) = q.front() {
-            if k.generation == PAYLOAD || self.timers[k.slot as usize].generation == k.generation {
+            if k.is_payload() || self.timers[k.slot as usize].generation == k.generation {
                 self.fronts[f] = *k;
                 return;
             }
@@ -233,6 +242,10 @@ impl<P: Process> Queue<P> {
     pub fn push(&mut self, time: Nanos, ev: Ev<P>) -> u64 {
         let seq = self.next_seq();
         let ev_is_step = matches!(ev, Ev::Step(_));
+        let target = match &ev {
+            Ev::Deliver { to, .. } | Ev::Held { to, .. } => *to,
+            _ => NIL,
+        };
         let slot = if self.free_payload != NIL {
             let slot = self.free_payload;
             let old = std::mem::replace(&mut self.payloads[slot as usize], Payload::Full(ev));
@@ -245,7 +258,8 @@ impl<P: Process> Queue<P> {
             self.payloads.push(Payload::Full(ev));
             (self.payloads.len() - 1) as u32
         };
-        let key = Key { time, seq, slot, generation: PAYLOAD };
+        assert!(slot < PAYLOAD, "more than 2^31 queued entries");
+        let key = Key { time, seq, slot: slot | PAYLOAD, generation: target };
         match ev_is_step {
             // The timeline is in time order: its steps queue up in a FIFO.
             true if self.fifos[STEPS].back().is_none_or(|b| b.time <= time) => self.fifo_push(STEPS, key),
@@ -269,6 +283,7 @@ impl<P: Process> Queue<P> {
             s.next = *head;
             slot
         } else {
+            assert!(self.timers.len() < PAYLOAD as usize, "more than 2^31 pending timers");
             self.timers.push(TimerSlot { timer: Some(timer), node, generation: 0, next: *head, fifo: IN_HEAP });
             (self.timers.len() - 1) as u32
         };
@@ -302,7 +317,7 @@ impl<P: Process> Queue<P> {
     #[inline]
     fn free_timer_slot(&mut self, slot: u32) -> P::Timer {
         let s = &mut self.timers[slot as usize];
-        s.generation = if s.generation + 1 == PAYLOAD { 0 } else { s.generation + 1 };
+        s.generation = s.generation.wrapping_add(1);
         s.next = self.free_timer;
         let fifo = s.fifo;
         let timer = s.timer.take().expect("a pending timer slot holds a timer");
@@ -366,7 +381,7 @@ impl<P: Process> Queue<P> {
 
     #[inline(always)]
     fn is_live(&self, k: &Key) -> bool {
-        k.generation == PAYLOAD || self.timers[k.slot as usize].generation == k.generation
+        k.is_payload() || self.timers[k.slot as usize].generation == k.generation
     }
 
     /// Finds the earliest live entry into `best`, dropping stale timer keys
@@ -403,6 +418,13 @@ impl<P: Process> Queue<P> {
         true
     }
 
+    /// The node the earliest entry (found by [`Self::peek_time`]) is for, if
+    /// it is a delivery.
+    #[inline]
+    pub fn peek_target(&self) -> Option<u32> {
+        self.best.and_then(|(k, _)| (k.is_payload() && k.generation != NIL).then_some(k.generation))
+    }
+
     /// The time of the earliest entry.
     #[inline]
     pub fn peek_time(&mut self) -> Option<Nanos> {
@@ -422,10 +444,11 @@ impl<P: Process> Queue<P> {
             }
             Src::Fifo(f) => self.fifo_pop(f as usize),
         }
-        if key.generation == PAYLOAD {
+        if key.is_payload() {
             self.live -= 1;
-            let old = std::mem::replace(&mut self.payloads[key.slot as usize], Payload::Free { next: self.free_payload });
-            self.free_payload = key.slot;
+            let slot = key.slot & !PAYLOAD;
+            let old = std::mem::replace(&mut self.payloads[slot as usize], Payload::Free { next: self.free_payload });
+            self.free_payload = slot;
             match old {
                 Payload::Full(ev) => Some((key.time, Due::Ev(ev))),
                 Payload::Free { .. } => unreachable!("a queued key points at a full slot"),

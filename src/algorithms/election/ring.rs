@@ -217,7 +217,7 @@ const SEEN: usize = 32;
 
 pub struct RingNode {
     id: NodeId,
-    pos: usize,
+    pos: u32,
     /// The highest id of the scenario: every node's coordinator at the start.
     top: NodeId,
     timing: Timing,
@@ -232,12 +232,13 @@ pub struct RingNode {
     /// Nodes this node skips. Suspicion lasts until this node has passed the
     /// announcement on: the next election probes every successor again, so a
     /// node that recovered, or whose Acks were only late, is not skipped forever.
-    suspected: BTreeSet<NodeId>,
-    pending: Small<Pending, 2>,
+    /// Allocated on the first suspicion: most nodes never suspect anyone.
+    suspected: Option<Box<BTreeSet<NodeId>>>,
+    pending: Small<Pending, 1>,
     next_tag: u32,
-    seen: Small<(NodeId, u32), 4>,
+    seen: Small<(NodeId, u32), 3>,
     /// Where the next pair goes once `seen` is full.
-    seen_next: usize,
+    seen_next: u8,
 }
 
 impl RingNode {
@@ -246,13 +247,28 @@ impl RingNode {
         self.leader
     }
 
+    fn is_suspected(&self, node: NodeId) -> bool {
+        self.suspected.as_ref().is_some_and(|s| s.contains(&node))
+    }
+
+    /// Suspects `node`; true if it was not suspected yet.
+    fn suspect(&mut self, node: NodeId) -> bool {
+        self.suspected.get_or_insert_default().insert(node)
+    }
+
+    fn clear_suspects(&mut self) {
+        if let Some(s) = self.suspected.as_mut() {
+            s.clear();
+        }
+    }
+
     /// The first successor not suspected, or `Err(())` when reaching it would
     /// skip over `subject`, the (dead) node the message is about.
     fn successor(&self, nodes: &[NodeId], subject: NodeId) -> Result<Option<NodeId>, ()> {
         let n = nodes.len();
         for k in 1..n {
-            let c = nodes[(self.pos + k) % n];
-            if !self.suspected.contains(&c) {
+            let c = nodes[(self.pos as usize + k) % n];
+            if !self.is_suspected(c) {
                 return Ok(Some(c));
             }
             if c == subject {
@@ -318,7 +334,9 @@ impl RingNode {
     }
 
     fn heard_from(&mut self, from: NodeId) {
-        self.suspected.remove(&from);
+        if let Some(s) = self.suspected.as_mut() {
+            s.remove(&from);
+        }
     }
 
     fn follow(&mut self, ctx: &mut Ctx<'_, Self>, leader: NodeId) {
@@ -357,7 +375,7 @@ impl RingNode {
                 }
             }
             // The announcement came round: this election is over.
-            Body::Coordinator(l) if l == self.id => self.suspected.clear(),
+            Body::Coordinator(l) if l == self.id => self.clear_suspects(),
             Body::Coordinator(l) => {
                 if !self.participant && self.announced == Some(l) {
                     return; // a copy of an announcement already passed on
@@ -365,7 +383,7 @@ impl RingNode {
                 self.follow(ctx, l);
                 self.pass(ctx, body);
                 // This node's part of the election is over.
-                self.suspected.clear();
+                self.clear_suspects();
             }
         }
     }
@@ -380,14 +398,14 @@ impl Process for RingNode {
         let n = setup.nodes.len() as u64;
         RingNode {
             id,
-            pos: setup.index,
+            pos: setup.index as u32,
             top: setup.highest,
             timing: Timing::new(setup.params, setup.max_latency, 3 * n),
             leader: None,
             participant: false,
             forwarded: None,
             announced: None,
-            suspected: BTreeSet::new(),
+            suspected: None,
             pending: Small::new(),
             next_tag: 0,
             seen: Small::new(),
@@ -420,8 +438,8 @@ impl Process for RingNode {
                     self.seen.push((from, tag));
                 } else {
                     // A ring of the last SEEN pairs: overwrite the oldest.
-                    self.seen.as_mut_slice()[self.seen_next] = (from, tag);
-                    self.seen_next = (self.seen_next + 1) % SEEN;
+                    self.seen.as_mut_slice()[usize::from(self.seen_next)] = (from, tag);
+                    self.seen_next = ((usize::from(self.seen_next) + 1) % SEEN) as u8;
                 }
                 // A message about a node shows it was up when the message began.
                 self.heard_from(body.subject());
@@ -458,7 +476,7 @@ impl Process for RingNode {
                     ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
                 } else {
                     let p = self.pending.swap_remove(i);
-                    if self.suspected.insert(to) {
+                    if self.suspect(to) {
                         ctx.emit(Observation::Suspects(to));
                     }
                     self.pass(ctx, p.body);
@@ -480,7 +498,7 @@ impl Process for RingNode {
             }
             Timer::Watchdog => {
                 if let Some(l) = self.leader.filter(|&l| l != self.id) {
-                    if self.suspected.insert(l) {
+                    if self.suspect(l) {
                         ctx.emit(Observation::Suspects(l));
                     }
                     self.start_election(ctx);
@@ -493,7 +511,7 @@ impl Process for RingNode {
         match cmd.name.as_str() {
             "detect_failure" => {
                 if let Some(l) = self.leader.filter(|&l| l != self.id)
-                    && self.suspected.insert(l)
+                    && self.suspect(l)
                 {
                     ctx.emit(Observation::Suspects(l));
                 }
@@ -506,7 +524,7 @@ impl Process for RingNode {
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.leader = None;
         self.participant = false;
-        self.suspected.clear();
+        self.clear_suspects();
         self.pending.clear();
         self.seen.clear();
         self.seen_next = 0;
