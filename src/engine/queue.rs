@@ -196,10 +196,14 @@ impl<P: Process> Queue<P> {
         }
     }
 
-    /// Room for `steps` timeline steps (they are pushed before the run starts).
+    /// Room for `steps` timeline steps (they are pushed before the run
+    /// starts) and, to begin with, about one message and two timers per node.
     pub fn reserve_steps(&mut self, steps: usize) {
+        let nodes = self.heads.len();
         self.fifos[STEPS].reserve(steps);
-        self.payloads.reserve(steps);
+        self.payloads.reserve(steps + nodes);
+        self.heap.reserve(nodes);
+        self.timers.reserve(2 * nodes);
     }
 
     #[inline]
@@ -293,7 +297,7 @@ impl<P: Process> Queue<P> {
             Some(k) => Some(k),
             None if self.lane_delays.len() < MAX_LANES => {
                 self.lane_delays.push(delay);
-                self.fifos.push(VecDeque::new());
+                self.fifos.push(VecDeque::with_capacity(self.heads.len()));
                 Some(self.lane_delays.len() - 1)
             }
             None => None,
