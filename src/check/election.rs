@@ -32,8 +32,10 @@ impl LeaderChecker {
     fn set(&mut self, node: NodeId, belief: Option<NodeId>, at: At) {
         let i = node as usize;
         if self.belief.len() <= i {
-            self.belief.resize(i + 1, None);
-            self.changed.resize(i + 1, None);
+            // Grow geometrically: ids arrive in any order.
+            let len = (i + 1).max(2 * self.belief.len());
+            self.belief.resize(len, None);
+            self.changed.resize(len, None);
         }
         self.belief[i] = belief;
         self.changed[i] = Some(at);

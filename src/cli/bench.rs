@@ -15,8 +15,9 @@ The workload is a ring election (election.ring) in which every node starts an
 election at 0ms; latency 1ms..3ms, no loss, seed 1. Each size is run with the
 trace off (--quiet: summary and checks only) and with the text trace written to
 /dev/null. In the same process, a bare BinaryHeap<(Reverse<u64>, u64)> pop+push
-loop holding one entry per node does as many operations as the run has events;
-the ratios are engine / bare queue. Figures are medians of --runs repetitions.
+loop holding as many entries as the engine's queue holds on average (the
+`queue` column) does as many operations as the run has events; the ratios are
+engine / bare queue. Figures are medians of --runs repetitions.
 
 Targets: quiet >= 40% of the bare-queue rate; text trace >= 5 M events/s.
 Build with --release: a debug build is an order of magnitude slower.
@@ -73,10 +74,9 @@ pub struct BenchArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum WorkloadArg {
-    /// Ring election, every node initiates (baseline holds one entry per node).
+    /// Ring election, every node initiates.
     Ring,
-    /// Ricart-Agrawala, every node asks repeatedly (baseline holds the engine's
-    /// mean queue length).
+    /// Ricart-Agrawala, every node asks repeatedly.
     RicartAgrawala,
     /// Ricart-Agrawala (N = 10, 200 requests each by default) in lockstep on
     /// every transport, against bare UDP/TCP/file loops and the codec alone.

@@ -61,19 +61,41 @@ pub enum Fate {
 }
 
 pub struct Network {
+    /// The default link; change its latency with [`Network::set_default_latency`].
     pub default: LinkParams,
+    /// The sampler of `default.latency`, its division done once.
+    default_sampler: Sampler,
     links: BTreeMap<(u32, u32), LinkOverride>,
     /// Partition group of each node (0 = the default group).
     group: Vec<u32>,
+    /// Whether any node is outside group 0 (else `group` need not be read).
+    partitioned: bool,
     blocked: BTreeSet<(u32, u32)>,
 }
 
 impl Network {
     pub fn new(n: usize, default: LinkParams, links: BTreeMap<(u32, u32), LinkOverride>) -> Network {
-        Network { default, links, group: vec![0; n], blocked: BTreeSet::new() }
+        Network {
+            default,
+            default_sampler: Sampler::new(default.latency),
+            links,
+            group: vec![0; n],
+            partitioned: false,
+            blocked: BTreeSet::new(),
+        }
     }
 
+    /// Sets the default latency (a `set_latency` step).
+    pub fn set_default_latency(&mut self, latency: Latency) {
+        self.default.latency = latency;
+        self.default_sampler = Sampler::new(latency);
+    }
+
+    #[inline]
     pub fn can_reach(&self, from: u32, to: u32) -> bool {
+        if !self.partitioned && self.blocked.is_empty() {
+            return true;
+        }
         self.group[from as usize] == self.group[to as usize] && (self.blocked.is_empty() || !self.blocked.contains(&(from, to)))
     }
 
@@ -85,6 +107,7 @@ impl Network {
                 self.group[m as usize] = i as u32 + 1;
             }
         }
+        self.partitioned = self.group.iter().any(|&g| g != 0);
     }
 
     pub fn block(&mut self, from: &[u32], to: &[u32]) {
@@ -99,6 +122,7 @@ impl Network {
 
     pub fn heal(&mut self) {
         self.group.iter_mut().for_each(|g| *g = 0);
+        self.partitioned = false;
         self.blocked.clear();
     }
 
@@ -117,25 +141,54 @@ impl Network {
     }
 
     /// Draws the fate of one message from `from` to `to`.
+    #[inline]
     pub fn transmit(&self, rng: &mut ChaCha8Rng, from: u32, to: u32) -> Fate {
         if !self.can_reach(from, to) {
             return Fate::Dropped(DropReason::Partition);
         }
+        if self.links.is_empty() {
+            return self.draw(rng, &self.default, self.default_sampler);
+        }
         let p = self.params(from, to);
+        let sampler = if p.latency == self.default.latency { self.default_sampler } else { Sampler::new(p.latency) };
+        self.draw(rng, &p, sampler)
+    }
+
+    #[inline]
+    fn draw(&self, rng: &mut ChaCha8Rng, p: &LinkParams, sampler: Sampler) -> Fate {
         if p.loss.0 > 0.0 && rng.next_u64() < p.loss.threshold() {
             return Fate::Dropped(DropReason::Loss);
         }
-        let delay = sample(rng, p.latency);
-        let duplicate = if p.duplicate.0 > 0.0 && rng.next_u64() < p.duplicate.threshold() { Some(sample(rng, p.latency)) } else { None };
+        let delay = sampler.sample(rng);
+        let duplicate = if p.duplicate.0 > 0.0 && rng.next_u64() < p.duplicate.threshold() { Some(sampler.sample(rng)) } else { None };
         Fate::Delivered { delay, duplicate }
     }
 }
 
-/// A uniform latency in `[lo, hi]`, in whole microseconds when the bounds are.
-fn sample(rng: &mut ChaCha8Rng, l: Latency) -> Nanos {
-    if l.lo == l.hi {
-        return l.lo;
+/// A uniform latency in `[lo, hi]`, in whole microseconds when the bounds
+/// are: `lo + below(span) · step`, with `step` and `span` worked out once.
+#[derive(Clone, Copy, Debug)]
+struct Sampler {
+    lo: Nanos,
+    step: Nanos,
+    /// How many values can be drawn; 1 means none is (`lo == hi`, no draw).
+    span: u64,
+}
+
+impl Sampler {
+    fn new(l: Latency) -> Sampler {
+        if l.lo == l.hi {
+            return Sampler { lo: l.lo, step: 0, span: 1 };
+        }
+        let step = if l.lo.is_multiple_of(1000) && l.hi.is_multiple_of(1000) { 1000 } else { 1 };
+        Sampler { lo: l.lo, step, span: (l.hi - l.lo) / step + 1 }
     }
-    let step = if l.lo.is_multiple_of(1000) && l.hi.is_multiple_of(1000) { 1000 } else { 1 };
-    l.lo + below(rng, (l.hi - l.lo) / step + 1) * step
+
+    #[inline]
+    fn sample(self, rng: &mut ChaCha8Rng) -> Nanos {
+        if self.span == 1 {
+            return self.lo;
+        }
+        self.lo + below(rng, self.span) * self.step
+    }
 }

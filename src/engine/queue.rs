@@ -20,6 +20,11 @@
 //!   front (timers of other delays than the lanes' go to the heap and are
 //!   dropped the same way).
 //!
+//! Each FIFO's front key is copied into a small array, so that finding the
+//! earliest entry compares the heap's top with a few keys in one place, and
+//! `(time, seq)` is compared as one 128-bit number. A stale timer key is only
+//! looked at when it is the earliest of all.
+//!
 //! Which structure holds an entry changes nothing but speed.
 
 use std::cmp::Ordering;
@@ -60,8 +65,8 @@ pub enum Due<P: Process> {
 /// How many distinct timer delays get a lane of their own.
 pub const MAX_LANES: usize = 8;
 
-/// `generation` of a key whose slot is in the payload slab rather than the timer table.
-const PAYLOAD: u32 = u32::MAX;
+/// Set in [`Key::slot`] when the slot is in the payload slab rather than the timer table.
+const PAYLOAD: u32 = 1 << 31;
 const NIL: u32 = u32::MAX;
 
 /// A queue entry's sort key and where its payload is.
@@ -69,21 +74,39 @@ const NIL: u32 = u32::MAX;
 struct Key {
     time: Nanos,
     seq: u64,
+    /// A timer slot, or a payload slot with [`PAYLOAD`] set.
     slot: u32,
-    /// [`PAYLOAD`], or the generation of timer slot `slot` when it was set.
+    /// For a timer, the generation of its slot when it was set. For a
+    /// payload, the node it is for (a delivery's receiver) or [`NIL`]: the
+    /// runner touches that node's record while the payload is still being
+    /// fetched.
     generation: u32,
 }
 
+/// What an empty FIFO shows as its front: after every real entry.
+const EMPTY: Key = Key { time: Nanos::MAX, seq: u64::MAX, slot: NIL, generation: NIL };
+
 impl Key {
-    #[inline]
+    #[inline(always)]
+    fn is_payload(&self) -> bool {
+        self.slot & PAYLOAD != 0
+    }
+
+    /// `(time, seq)` as one number: one comparison instead of two.
+    #[inline(always)]
+    fn order(&self) -> u128 {
+        (u128::from(self.time) << 64) | u128::from(self.seq)
+    }
+
+    #[inline(always)]
     fn before(&self, other: &Key) -> bool {
-        (self.time, self.seq) < (other.time, other.seq)
+        self.order() < other.order()
     }
 }
 
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
-        self.time == other.time && self.seq == other.seq
+        self.order() == other.order()
     }
 }
 impl Eq for Key {}
@@ -94,9 +117,9 @@ impl PartialOrd for Key {
 }
 impl Ord for Key {
     /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest entry.
-    #[inline]
+    #[inline(always)]
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+        other.order().cmp(&self.order())
     }
 }
 
@@ -113,27 +136,34 @@ struct TimerSlot<T> {
     generation: u32,
     /// The next slot of the node's list, or of the free list.
     next: u32,
+    /// The FIFO its key waits in, or [`IN_HEAP`].
+    fifo: u8,
 }
 
-struct Lane {
-    delay: Nanos,
-    keys: VecDeque<Key>,
-}
+/// [`TimerSlot::fifo`] of a timer whose key is in the heap.
+const IN_HEAP: u8 = u8::MAX;
 
-/// Where the earliest entry is.
+/// Where the earliest entry is: the heap, or FIFO number `k` (0 is the
+/// timeline's steps, `1 + i` timer lane `i`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Src {
     Heap,
-    Steps,
-    Lane(usize),
+    Fifo(u8),
 }
+
+/// The FIFO of timeline steps.
+const STEPS: usize = 0;
 
 /// The runner's queue (see the module documentation).
 pub struct Queue<P: Process> {
     heap: BinaryHeap<Key>,
-    /// Timeline steps, in time order.
-    steps: VecDeque<Key>,
-    lanes: Vec<Lane>,
+    /// The timeline's steps (FIFO [`STEPS`]), then one FIFO per timer lane.
+    fifos: Vec<VecDeque<Key>>,
+    /// A copy of each FIFO's front key ([`EMPTY`] when it is empty), so that
+    /// finding the earliest entry reads one small array, not every FIFO.
+    fronts: [Key; 1 + MAX_LANES],
+    /// The true delay of each timer lane.
+    lane_delays: Vec<Nanos>,
     payloads: Vec<Payload<P>>,
     free_payload: u32,
     timers: Vec<TimerSlot<P::Timer>>,
@@ -152,8 +182,9 @@ impl<P: Process> Queue<P> {
     pub fn new(nodes: usize) -> Self {
         Queue {
             heap: BinaryHeap::new(),
-            steps: VecDeque::new(),
-            lanes: Vec::new(),
+            fifos: vec![VecDeque::new()],
+            fronts: [EMPTY; 1 + MAX_LANES],
+            lane_delays: Vec::new(),
             payloads: Vec::new(),
             free_payload: NIL,
             timers: Vec::new(),
@@ -165,6 +196,16 @@ impl<P: Process> Queue<P> {
         }
     }
 
+    /// Room for `steps` timeline steps (they are pushed before the run
+    /// starts) and, to begin with, about one message and two timers per node.
+    pub fn reserve_steps(&mut self, steps: usize) {
+        let nodes = self.heads.len();
+        self.fifos[STEPS].reserve(steps);
+        self.payloads.reserve(steps + nodes);
+        self.heap.reserve(nodes);
+        self.timers.reserve(2 * nodes);
+    }
+
     #[inline]
     fn next_seq(&mut self) -> u64 {
         let seq = self.seq;
@@ -174,11 +215,41 @@ impl<P: Process> Queue<P> {
         seq
     }
 
+    /// Appends `key` to FIFO `f`, whose back is not after it.
+    #[inline]
+    fn fifo_push(&mut self, f: usize, key: Key) {
+        let q = &mut self.fifos[f];
+        if q.is_empty() {
+            self.fronts[f] = key;
+        }
+        q.push_back(key);
+    }
+
+    /// Removes FIFO `f`'s front, and the stale timer keys behind it: a
+    /// FIFO's front is always live.
+    #[inline]
+    fn fifo_pop(&mut self, f: usize) {
+        let q = &mut self.fifos[f];
+        q.pop_front();
+        while let Some(k) = q.front() {
+            if k.is_payload() || self.timers[k.slot as usize].generation == k.generation {
+                self.fronts[f] = *k;
+                return;
+            }
+            q.pop_front();
+        }
+        self.fronts[f] = EMPTY;
+    }
+
     /// Schedules `ev` at `time`; returns its sequence number.
     #[inline]
     pub fn push(&mut self, time: Nanos, ev: Ev<P>) -> u64 {
         let seq = self.next_seq();
         let ev_is_step = matches!(ev, Ev::Step(_));
+        let target = match &ev {
+            Ev::Deliver { to, .. } | Ev::Held { to, .. } => *to,
+            _ => NIL,
+        };
         let slot = if self.free_payload != NIL {
             let slot = self.free_payload;
             let old = std::mem::replace(&mut self.payloads[slot as usize], Payload::Full(ev));
@@ -191,10 +262,11 @@ impl<P: Process> Queue<P> {
             self.payloads.push(Payload::Full(ev));
             (self.payloads.len() - 1) as u32
         };
-        let key = Key { time, seq, slot, generation: PAYLOAD };
+        assert!(slot < PAYLOAD, "more than 2^31 queued entries");
+        let key = Key { time, seq, slot: slot | PAYLOAD, generation: target };
         match ev_is_step {
             // The timeline is in time order: its steps queue up in a FIFO.
-            true if self.steps.back().is_none_or(|b| b.time <= time) => self.steps.push_back(key),
+            true if self.fifos[STEPS].back().is_none_or(|b| b.time <= time) => self.fifo_push(STEPS, key),
             _ => self.heap.push(key),
         }
         seq
@@ -205,44 +277,61 @@ impl<P: Process> Queue<P> {
     pub fn set_timer(&mut self, node: u32, timer: P::Timer, time: Nanos, delay: Nanos) {
         self.cancel_timer(node, &timer);
         let seq = self.next_seq();
+        let head = &mut self.heads[node as usize];
         let slot = if self.free_timer != NIL {
             let slot = self.free_timer;
             let s = &mut self.timers[slot as usize];
             self.free_timer = s.next;
             s.timer = Some(timer);
             s.node = node;
-            s.next = self.heads[node as usize];
+            s.next = *head;
             slot
         } else {
-            self.timers.push(TimerSlot { timer: Some(timer), node, generation: 0, next: self.heads[node as usize] });
+            assert!(self.timers.len() < PAYLOAD as usize, "more than 2^31 pending timers");
+            self.timers.push(TimerSlot { timer: Some(timer), node, generation: 0, next: *head, fifo: IN_HEAP });
             (self.timers.len() - 1) as u32
         };
-        self.heads[node as usize] = slot;
+        *head = slot;
         let key = Key { time, seq, slot, generation: self.timers[slot as usize].generation };
-        let lane = match self.lanes.iter().position(|l| l.delay == delay) {
+        let lane = match self.lane_delays.iter().position(|&d| d == delay) {
             Some(k) => Some(k),
-            None if self.lanes.len() < MAX_LANES => {
-                self.lanes.push(Lane { delay, keys: VecDeque::new() });
-                Some(self.lanes.len() - 1)
+            None if self.lane_delays.len() < MAX_LANES => {
+                self.lane_delays.push(delay);
+                self.fifos.push(VecDeque::with_capacity(self.heads.len()));
+                Some(self.lane_delays.len() - 1)
             }
             None => None,
         };
-        match lane {
+        let fifo = match lane {
             // A lane stays sorted as long as times do not go back.
-            Some(k) if self.lanes[k].keys.back().is_none_or(|b| b.time <= time) => self.lanes[k].keys.push_back(key),
-            _ => self.heap.push(key),
-        }
+            Some(k) if self.fifos[1 + k].back().is_none_or(|b| b.time <= time) => {
+                self.fifo_push(1 + k, key);
+                (1 + k) as u8
+            }
+            _ => {
+                self.heap.push(key);
+                IN_HEAP
+            }
+        };
+        self.timers[slot as usize].fifo = fifo;
     }
 
-    /// Frees timer slot `slot` (unlinked already) and makes its keys stale.
+    /// Frees timer slot `slot` (unlinked already) and makes its keys stale;
+    /// a key at the front of its lane is dropped at once.
+    #[inline]
     fn free_timer_slot(&mut self, slot: u32) -> P::Timer {
         let s = &mut self.timers[slot as usize];
-        s.generation = if s.generation + 1 == PAYLOAD { 0 } else { s.generation + 1 };
+        s.generation = s.generation.wrapping_add(1);
         s.next = self.free_timer;
+        let fifo = s.fifo;
+        let timer = s.timer.take().expect("a pending timer slot holds a timer");
         self.free_timer = slot;
         self.live -= 1;
         self.best = None;
-        s.timer.take().expect("a pending timer slot holds a timer")
+        if fifo != IN_HEAP && self.fronts[fifo as usize].slot == slot {
+            self.fifo_pop(fifo as usize);
+        }
+        timer
     }
 
     /// Unlinks `slot` from its node's list.
@@ -264,16 +353,23 @@ impl<P: Process> Queue<P> {
     }
 
     /// Cancels node `node`'s pending timer equal to `timer`, if there is one.
+    #[inline]
     pub fn cancel_timer(&mut self, node: u32, timer: &P::Timer) {
+        let mut prev = NIL;
         let mut at = self.heads[node as usize];
         while at != NIL {
             let s = &self.timers[at as usize];
+            let next = s.next;
             if s.timer.as_ref() == Some(timer) {
-                self.unlink(node, at);
+                match prev {
+                    NIL => self.heads[node as usize] = next,
+                    p => self.timers[p as usize].next = next,
+                }
                 self.free_timer_slot(at);
                 return;
             }
-            at = s.next;
+            prev = at;
+            at = next;
         }
     }
 
@@ -287,71 +383,76 @@ impl<P: Process> Queue<P> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn is_live(&self, k: &Key) -> bool {
-        k.generation == PAYLOAD || self.timers[k.slot as usize].generation == k.generation
+        k.is_payload() || self.timers[k.slot as usize].generation == k.generation
     }
 
-    /// Finds the earliest live entry, dropping stale timer keys on the way.
-    #[inline]
-    fn find(&mut self) -> Option<(Key, Src)> {
-        if let Some(b) = self.best {
-            return Some(b);
-        }
-        let mut best: Option<(Key, Src)> = None;
+    /// Finds the earliest live entry into `best`, dropping stale timer keys
+    /// on the way; false when the queue is empty.
+    #[inline(always)]
+    fn find(&mut self) -> bool {
+        self.best.is_some() || self.find_slow()
+    }
+
+    #[inline(never)]
+    fn find_slow(&mut self) -> bool {
+        let mut best = EMPTY;
+        let mut src = Src::Heap;
         while let Some(k) = self.heap.peek() {
             if self.is_live(k) {
-                best = Some((*k, Src::Heap));
+                best = *k;
                 break;
             }
             self.heap.pop();
         }
-        if let Some(k) = self.steps.front()
-            && best.is_none_or(|(b, _)| k.before(&b))
-        {
-            best = Some((*k, Src::Steps));
-        }
-        for i in 0..self.lanes.len() {
-            while let Some(k) = self.lanes[i].keys.front() {
-                if self.is_live(k) {
-                    if best.is_none_or(|(b, _)| k.before(&b)) {
-                        best = Some((*k, Src::Lane(i)));
-                    }
-                    break;
-                }
-                self.lanes[i].keys.pop_front();
+        // FIFO fronts are live (`fifo_pop`, `free_timer_slot`).
+        let n = self.fifos.len();
+        for (f, k) in self.fronts[..n].iter().enumerate() {
+            if k.before(&best) {
+                best = *k;
+                src = Src::Fifo(f as u8);
             }
         }
-        self.best = best;
-        best
+        if best.seq == EMPTY.seq {
+            return false;
+        }
+        debug_assert!(self.is_live(&best));
+        self.best = Some((best, src));
+        true
+    }
+
+    /// The node the earliest entry (found by [`Self::peek_time`]) is for, if
+    /// it is a delivery.
+    #[inline]
+    pub fn peek_target(&self) -> Option<u32> {
+        self.best.and_then(|(k, _)| (k.is_payload() && k.generation != NIL).then_some(k.generation))
     }
 
     /// The time of the earliest entry.
     #[inline]
     pub fn peek_time(&mut self) -> Option<Nanos> {
-        self.find().map(|(k, _)| k.time)
+        if self.find() { self.best.map(|(k, _)| k.time) } else { None }
     }
 
     /// Removes and returns the earliest entry.
     #[inline]
     pub fn pop(&mut self) -> Option<(Nanos, Due<P>)> {
-        let (key, src) = self.find()?;
-        self.best = None;
+        if !self.find() {
+            return None;
+        }
+        let (key, src) = self.best.take()?;
         match src {
             Src::Heap => {
                 self.heap.pop();
             }
-            Src::Steps => {
-                self.steps.pop_front();
-            }
-            Src::Lane(i) => {
-                self.lanes[i].keys.pop_front();
-            }
+            Src::Fifo(f) => self.fifo_pop(f as usize),
         }
-        if key.generation == PAYLOAD {
+        if key.is_payload() {
             self.live -= 1;
-            let old = std::mem::replace(&mut self.payloads[key.slot as usize], Payload::Free { next: self.free_payload });
-            self.free_payload = key.slot;
+            let slot = key.slot & !PAYLOAD;
+            let old = std::mem::replace(&mut self.payloads[slot as usize], Payload::Free { next: self.free_payload });
+            self.free_payload = slot;
             match old {
                 Payload::Full(ev) => Some((key.time, Due::Ev(ev))),
                 Payload::Free { .. } => unreachable!("a queued key points at a full slot"),

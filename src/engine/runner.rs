@@ -34,15 +34,55 @@ impl Default for Limits {
     }
 }
 
+/// Everything the runner keeps about one node, together, so that handling an
+/// event touches one record rather than one entry of each of several arrays.
+struct Node<P> {
+    proc: P,
+    clock: NodeClock,
+    rng: NodeRng,
+    alive: bool,
+}
+
+/// A node's clock. `None` is the exact clock (no offset, drift or slew yet),
+/// which most nodes keep all run: 8 bytes in the node's record, not 40.
+struct NodeClock(Option<Box<Clock>>);
+
+impl NodeClock {
+    fn new(c: Clock) -> Self {
+        NodeClock(if c == Clock::default() { None } else { Some(Box::new(c)) })
+    }
+
+    /// [`Clock::local`].
+    #[inline]
+    fn local(&self, t: Nanos) -> i64 {
+        match &self.0 {
+            None => Clock::default().local(t),
+            Some(c) => c.local(t),
+        }
+    }
+
+    /// [`Clock::true_delay`].
+    #[inline]
+    fn true_delay(&self, local: Nanos) -> Nanos {
+        match &self.0 {
+            None => local,
+            Some(c) => c.true_delay(local),
+        }
+    }
+
+    /// The clock, to change it.
+    fn get_mut(&mut self) -> &mut Clock {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 pub struct Runner<'p, P: Process> {
     plan: &'p Plan,
     ids: Vec<NodeId>,
     /// id → dense index + 1; 0 where no node has that id.
     index: Vec<u32>,
-    procs: Vec<P>,
-    alive: Vec<bool>,
-    rngs: Vec<NodeRng>,
-    clocks: Vec<Clock>,
+    /// Per-node state, by dense index.
+    nodes: Vec<Node<P>>,
     net: Network,
     rng: ChaCha8Rng,
     queue: Queue<P>,
@@ -209,22 +249,22 @@ impl<'p, P: Process> Runner<'p, P> {
             .unwrap_or(0);
         let setup_nodes = ids.clone();
         let highest = ids.iter().copied().max().unwrap_or(0);
-        let procs = ids
+        let nodes = ids
             .iter()
             .enumerate()
-            .map(|(index, &id)| P::new(id, &Setup { nodes: &setup_nodes, params, max_latency, index, highest }))
+            .map(|(index, &id)| Node {
+                proc: P::new(id, &Setup { nodes: &setup_nodes, params, max_latency, index, highest }),
+                clock: NodeClock::new(plan.clocks.get(&id).map_or_else(Clock::default, |c| Clock::new(c.offset_ns, c.drift_ppm))),
+                rng: NodeRng::new(plan.seed, id),
+                alive: true,
+            })
             .collect();
-        let clocks =
-            ids.iter().map(|id| plan.clocks.get(id).map_or_else(Clock::default, |c| Clock::new(c.offset_ns, c.drift_ppm))).collect();
         let n = ids.len();
         Runner {
             plan,
-            rngs: ids.iter().map(|&id| NodeRng::new(plan.seed, id)).collect(),
             ids,
             index,
-            procs,
-            alive: vec![true; n],
-            clocks,
+            nodes,
             net: Network::new(n, default, links),
             rng: ChaCha8Rng::seed_from_u64(plan.seed),
             queue: Queue::new(n),
@@ -283,21 +323,29 @@ impl<'p, P: Process> Runner<'p, P> {
         let iu = i as usize;
         let mut effects = std::mem::take(&mut self.effects);
         {
+            let node = &mut self.nodes[iu];
             let mut ctx = Ctx {
                 id: self.ids[iu],
-                local_now: self.clocks[iu].local(self.now),
+                local_now: node.clock.local(self.now),
                 nodes: &self.ids,
-                rng: &mut self.rngs[iu],
+                rng: &mut node.rng,
                 effects: &mut effects,
             };
-            f(&mut self.procs[iu], &mut ctx);
+            f(&mut node.proc, &mut ctx);
         }
-        for effect in effects.drain(..) {
-            self.perform(sink, i, effect);
-        }
+        self.perform_all(sink, i, &mut effects);
         self.effects = effects;
     }
 
+    /// Performs, in order, the effects a handler of node `i` recorded.
+    #[inline(never)]
+    fn perform_all(&mut self, sink: &mut dyn TraceSink<P>, i: u32, effects: &mut Vec<Effect<P>>) {
+        for effect in effects.drain(..) {
+            self.perform(sink, i, effect);
+        }
+    }
+
+    #[inline(always)]
     fn perform(&mut self, sink: &mut dyn TraceSink<P>, i: u32, effect: Effect<P>) {
         match effect {
             Effect::Send(to, msg) => match self.idx(to) {
@@ -321,25 +369,27 @@ impl<'p, P: Process> Runner<'p, P> {
             }
             Effect::SetTimer(timer, after) => {
                 let iu = i as usize;
-                let delay = self.clocks[iu].true_delay(after);
+                let delay = self.nodes[iu].clock.true_delay(after);
                 self.queue.set_timer(i, timer, self.now + delay, delay);
             }
             Effect::AdjustClock(delta) => {
                 let iu = i as usize;
-                let before = self.clocks[iu].local(self.now);
-                self.clocks[iu].adjust(self.now, delta, self.plan.adjust, self.plan.slew_ppm);
-                let obs = Observation::ClockAdjusted { before, delta };
-                self.perform(sink, i, Effect::Observe(obs));
+                let before = self.nodes[iu].clock.local(self.now);
+                self.nodes[iu].clock.get_mut().adjust(self.now, delta, self.plan.adjust, self.plan.slew_ppm);
+                self.observe(sink, i, &Observation::ClockAdjusted { before, delta });
             }
             Effect::CancelTimer(timer) => self.queue.cancel_timer(i, &timer),
-            Effect::Observe(obs) => {
-                self.stats.observations.add(obs.tag());
-                let node = self.ids[i as usize];
-                self.trace(sink, TraceEvent::Observe { node, obs: &obs });
-                if self.director.as_ref().is_some_and(|d| d.wants_observations()) {
-                    self.observe_hook(node, &obs);
-                }
-            }
+            Effect::Observe(obs) => self.observe(sink, i, &obs),
+        }
+    }
+
+    /// Reports node `i`'s observation to the stats, the checkers, the trace and the script.
+    fn observe(&mut self, sink: &mut dyn TraceSink<P>, i: u32, obs: &Observation) {
+        self.stats.observations.add(obs.tag());
+        let node = self.ids[i as usize];
+        self.trace(sink, TraceEvent::Observe { node, obs });
+        if self.director.as_ref().is_some_and(|d| d.wants_observations()) {
+            self.observe_hook(node, obs);
         }
     }
 
@@ -393,6 +443,7 @@ impl<'p, P: Process> Runner<'p, P> {
     /// Runs the scenario to its end and returns the check results.
     pub fn run(&mut self, sink: &mut dyn TraceSink<P>) -> Vec<CheckResult> {
         self.sink_on = sink.wants_events();
+        self.queue.reserve_steps(self.plan.timeline.len());
         for (k, _) in self.plan.timeline.iter().enumerate() {
             let at = self.plan.timeline[k].0;
             self.queue.push(at, Ev::Step(k as u32));
@@ -428,6 +479,13 @@ impl<'p, P: Process> Runner<'p, P> {
                 break StopReason::EventLimit;
             }
             self.stats.queue_len_sum += self.queue.len() as u64;
+            // Start loading the receiver's record now, while the queue
+            // fetches the message: on large runs both are cache misses.
+            if let Some(j) = self.queue.peek_target()
+                && let Some(node) = self.nodes.get(j as usize)
+            {
+                std::hint::black_box(node.alive);
+            }
             let Some((time, due)) = self.queue.pop() else { break StopReason::Quiescent };
             self.now = time;
             let ev = match due {
@@ -451,7 +509,7 @@ impl<'p, P: Process> Runner<'p, P> {
                 Ev::Deliver { from, to, msg } => {
                     self.stats.events += 1;
                     let (f, t) = (self.ids[from as usize], self.ids[to as usize]);
-                    if !self.alive[to as usize] {
+                    if !self.nodes[to as usize].alive {
                         self.stats.dropped(DropReason::ReceiverDown);
                         self.trace_msg(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
                     } else if !self.net.can_reach(from, to) {
@@ -478,7 +536,7 @@ impl<'p, P: Process> Runner<'p, P> {
                                 self.trace_msg(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
                                 let copy = msg.clone();
                                 self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, copy));
-                                if self.alive[to as usize] {
+                                if self.nodes[to as usize].alive {
                                     self.trace_msg(sink, TraceEvent::Deliver { from: f, to: t, msg: &msg });
                                     self.dispatch(sink, to, |p, ctx| p.on_message(ctx, f, msg));
                                 }
@@ -494,7 +552,7 @@ impl<'p, P: Process> Runner<'p, P> {
                 Ev::Held { from, to, msg } => {
                     self.stats.events += 1;
                     let (f, t) = (self.ids[from as usize], self.ids[to as usize]);
-                    if !self.alive[to as usize] {
+                    if !self.nodes[to as usize].alive {
                         self.stats.dropped(DropReason::ReceiverDown);
                         self.trace_msg(sink, TraceEvent::Drop { from: f, to: t, msg: &msg, reason: DropReason::ReceiverDown });
                     } else {
@@ -535,8 +593,9 @@ impl<'p, P: Process> Runner<'p, P> {
         // What is left, not counting timers that were cancelled or replaced.
         let pending = self.queue.len();
         self.trace(sink, TraceEvent::Stop { reason: stop, pending });
-        let clocks: Vec<i64> = self.clocks.iter().map(|c| c.local(self.now)).collect();
-        let end = EndState { nodes: &self.ids, alive: &self.alive, time: self.now, clocks: &clocks, stats: &self.stats };
+        let clocks: Vec<i64> = self.nodes.iter().map(|n| n.clock.local(self.now)).collect();
+        let alive: Vec<bool> = self.nodes.iter().map(|n| n.alive).collect();
+        let end = EndState { nodes: &self.ids, alive: &alive, time: self.now, clocks: &clocks, stats: &self.stats };
         let mut results = Vec::new();
         for c in self.checkers.iter_mut() {
             results.extend(c.finish(&end, &self.plan.expect));
@@ -614,8 +673,8 @@ impl<'p, P: Process> Runner<'p, P> {
             Action::Crash(nodes) => {
                 for &n in nodes {
                     let Some(i) = self.idx(n) else { continue };
-                    if self.alive[i as usize] {
-                        self.alive[i as usize] = false;
+                    if self.nodes[i as usize].alive {
+                        self.nodes[i as usize].alive = false;
                         self.queue.clear_timers(i);
                         self.trace(sink, TraceEvent::Crash { node: n });
                     } else {
@@ -627,11 +686,11 @@ impl<'p, P: Process> Runner<'p, P> {
             Action::Recover(nodes) => {
                 for &n in nodes {
                     let Some(i) = self.idx(n) else { continue };
-                    if self.alive[i as usize] {
+                    if self.nodes[i as usize].alive {
                         let text = format!("process {n} is already up");
                         self.trace(sink, TraceEvent::Note { text: &text });
                     } else {
-                        self.alive[i as usize] = true;
+                        self.nodes[i as usize].alive = true;
                         self.trace(sink, TraceEvent::Recover { node: n });
                         self.dispatch(sink, i, |p, ctx| p.on_recover(ctx));
                     }
@@ -653,7 +712,7 @@ impl<'p, P: Process> Runner<'p, P> {
             }
             Action::Command { node, command } => {
                 let Some(i) = self.idx(*node) else { return false };
-                if self.alive[i as usize] {
+                if self.nodes[i as usize].alive {
                     self.trace(sink, TraceEvent::Command { node: *node, command });
                     self.dispatch(sink, i, |p, ctx| p.on_command(ctx, command));
                 } else {
@@ -671,15 +730,15 @@ impl<'p, P: Process> Runner<'p, P> {
                 self.trace(sink, TraceEvent::Network { change: &change });
             }
             Action::SetLatency(l) => {
-                self.net.default.latency = *l;
+                self.net.set_default_latency(*l);
                 let change = format!("latency {l}");
                 self.trace(sink, TraceEvent::Network { change: &change });
             }
             Action::ShowClocks(heading) => {
                 self.trace(sink, TraceEvent::Note { text: heading });
                 for k in 0..self.ids.len() {
-                    if self.alive[k] {
-                        let obs = Observation::Clock(self.clocks[k].local(self.now));
+                    if self.nodes[k].alive {
+                        let obs = Observation::Clock(self.nodes[k].clock.local(self.now));
                         let node = self.ids[k];
                         self.stats.observations.add(obs.tag());
                         self.trace(sink, TraceEvent::Observe { node, obs: &obs });
@@ -688,13 +747,13 @@ impl<'p, P: Process> Runner<'p, P> {
             }
             Action::SetDrift { node, ppm } => {
                 let Some(i) = self.idx(*node) else { return false };
-                self.clocks[i as usize].set_drift(self.now, *ppm);
+                self.nodes[i as usize].clock.get_mut().set_drift(self.now, *ppm);
                 let change = format!("clock of {node} now drifts {ppm} ppm");
                 self.trace(sink, TraceEvent::Network { change: &change });
             }
             Action::SetOffset { node, offset_ns } => {
                 let Some(i) = self.idx(*node) else { return false };
-                self.clocks[i as usize].set_offset(self.now, *offset_ns);
+                self.nodes[i as usize].clock.get_mut().set_offset(self.now, *offset_ns);
                 let change = format!("clock of {node} jumps to {}", crate::scenario::units::SignedDur(*offset_ns));
                 self.trace(sink, TraceEvent::Network { change: &change });
             }
@@ -706,11 +765,11 @@ impl<'p, P: Process> Runner<'p, P> {
 
     /// Which nodes are up right now, by id.
     pub fn alive(&self) -> impl Iterator<Item = (NodeId, bool)> + '_ {
-        self.ids.iter().copied().zip(self.alive.iter().copied())
+        self.ids.iter().copied().zip(self.nodes.iter().map(|n| n.alive))
     }
 
     /// The process state of node `id` (for tests).
     pub fn process(&self, id: NodeId) -> Option<&P> {
-        self.idx(id).map(|i| &self.procs[i as usize])
+        self.idx(id).map(|i| &self.nodes[i as usize].proc)
     }
 }

@@ -17,107 +17,127 @@ use crate::process::{Message, Nanos, NodeId, Observation, Process};
 
 /// Renders one event as its text line (without the newline) into `out`.
 pub fn render_line<P: Process>(out: &mut String, time: Nanos, ev: &TraceEvent<'_, P>) {
-    // The columns (and, for the commonest lines, the verb and the peer) are
-    // assembled in a stack buffer and appended at once.
-    let mut line = Line::new();
-    line.time(time);
-    line.put(b"  ");
+    let mut bytes = Vec::with_capacity(96);
+    render_bytes(&mut bytes, &mut String::new(), time, ev);
+    // `render_bytes` writes ASCII and whole UTF-8 strings only.
+    out.push_str(&String::from_utf8_lossy(&bytes));
+}
+
+/// Renders one event as its text line (without the newline) into `out` as
+/// UTF-8 bytes. Numbers and fixed words are written as bytes, with no UTF-8
+/// check; messages render into `scratch` (`Message::render` writes a
+/// `String`) and are copied over.
+pub fn render_bytes<P: Process>(out: &mut Vec<u8>, scratch: &mut String, time: Nanos, ev: &TraceEvent<'_, P>) {
+    out.reserve(128);
+    put_time(out, time);
+    out.extend_from_slice(b"  ");
     match ev.node() {
-        Some(n) => line.num(u64::from(n), 4),
-        None => line.put(b"   -"),
+        Some(n) => put_right::<4>(out, u64::from(n)),
+        None => out.extend_from_slice(b"   -"),
     }
-    line.put(b"  ");
-    // The two commonest lines, without the formatting machinery.
-    match ev {
-        TraceEvent::Send { to, msg, .. } => {
-            line.put(b"send      -> ");
-            line.num(u64::from(*to), 0);
-            line.put(b"  ");
-            line.flush(out);
-            return msg.render(out);
-        }
-        TraceEvent::Deliver { from, msg, .. } => {
-            line.put(b"recv      <- ");
-            line.num(u64::from(*from), 0);
-            line.put(b"  ");
-            line.flush(out);
-            return msg.render(out);
-        }
-        _ => line.flush(out),
-    }
+    out.extend_from_slice(b"  ");
+    let mut msg = |out: &mut Vec<u8>, m: &P::Msg| {
+        scratch.clear();
+        m.render(scratch);
+        out.extend_from_slice(scratch.as_bytes());
+    };
     let _ = match ev {
-        TraceEvent::Send { .. } | TraceEvent::Deliver { .. } => Ok(()),
-        TraceEvent::Drop { from, to, msg, reason } => {
+        TraceEvent::Send { to, msg: m, .. } => {
+            out.extend_from_slice(b"send      -> ");
+            put_u64(out, u64::from(*to));
+            out.extend_from_slice(b"  ");
+            msg(out, m);
+            Ok(())
+        }
+        TraceEvent::Deliver { from, msg: m, .. } => {
+            out.extend_from_slice(b"recv      <- ");
+            put_u64(out, u64::from(*from));
+            out.extend_from_slice(b"  ");
+            msg(out, m);
+            Ok(())
+        }
+        TraceEvent::Drop { from, to, msg: m, reason } => {
             if *reason == DropReason::ReceiverDown {
-                out.push_str("drop      <- ");
-                push_u64(out, u64::from(*from));
+                out.extend_from_slice(b"drop      <- ");
+                put_u64(out, u64::from(*from));
             } else {
-                out.push_str("drop      -> ");
-                push_u64(out, u64::from(*to));
+                out.extend_from_slice(b"drop      -> ");
+                put_u64(out, u64::from(*to));
             }
-            out.push_str("  ");
-            msg.render(out);
-            out.push_str("  (");
-            out.push_str(reason.describe());
-            out.push(')');
+            out.extend_from_slice(b"  ");
+            msg(out, m);
+            out.extend_from_slice(b"  (");
+            out.extend_from_slice(reason.describe().as_bytes());
+            out.push(b')');
             Ok(())
         }
-        TraceEvent::Duplicate { to, msg, .. } => {
-            out.push_str("dup       -> ");
-            push_u64(out, u64::from(*to));
-            out.push_str("  ");
-            msg.render(out);
+        TraceEvent::Duplicate { to, msg: m, .. } => {
+            out.extend_from_slice(b"dup       -> ");
+            put_u64(out, u64::from(*to));
+            out.extend_from_slice(b"  ");
+            msg(out, m);
             Ok(())
         }
-        TraceEvent::Timer { timer, .. } => write!(out, "timer     {timer}"),
+        TraceEvent::Timer { timer, .. } => write!(Bytes(out), "timer     {timer}"),
         TraceEvent::Command { command, .. } => {
-            out.push_str("command   ");
-            out.push_str(&command.name);
+            out.extend_from_slice(b"command   ");
+            out.extend_from_slice(command.name.as_bytes());
             for a in &command.args {
-                out.push(' ');
-                out.push_str(a);
+                out.push(b' ');
+                out.extend_from_slice(a.as_bytes());
             }
             Ok(())
         }
-        TraceEvent::CommandIgnored { node, command } => write!(out, "command   {command}  (ignored: process {node} is down)"),
+        TraceEvent::CommandIgnored { node, command } => write!(Bytes(out), "command   {command}  (ignored: process {node} is down)"),
         TraceEvent::Observe { node, obs } => {
             let tag = obs.tag();
-            out.push_str(tag);
+            out.extend_from_slice(tag.as_bytes());
             for _ in tag.len()..10 {
-                out.push(' ');
+                out.push(b' ');
             }
             describe(out, *node, obs)
         }
-        TraceEvent::Crash { node } => write!(out, "crash     Process {node} fails"),
-        TraceEvent::Recover { node } => write!(out, "recover   Process {node} recovers"),
+        TraceEvent::Crash { node } => write!(Bytes(out), "crash     Process {node} fails"),
+        TraceEvent::Recover { node } => write!(Bytes(out), "recover   Process {node} recovers"),
         TraceEvent::Partition { groups } => {
-            out.push_str("partition ");
+            out.extend_from_slice(b"partition ");
             for (i, g) in groups.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(" | ");
+                    out.extend_from_slice(b" | ");
                 }
                 push_set(out, g);
             }
             Ok(())
         }
         TraceEvent::Block { from, to } => {
-            out.push_str("block     ");
+            out.extend_from_slice(b"block     ");
             push_set(out, from);
-            out.push_str(" -/-> ");
+            out.extend_from_slice(b" -/-> ");
             push_set(out, to);
             Ok(())
         }
-        TraceEvent::Heal => write!(out, "heal      every link works again"),
-        TraceEvent::Network { change } => write!(out, "network   {change}"),
-        TraceEvent::Note { text } => write!(out, "note      {text}"),
+        TraceEvent::Heal => write!(Bytes(out), "heal      every link works again"),
+        TraceEvent::Network { change } => write!(Bytes(out), "network   {change}"),
+        TraceEvent::Note { text } => write!(Bytes(out), "note      {text}"),
         TraceEvent::Stop { reason, pending } => {
             if *pending > 0 {
-                write!(out, "stop      {} ({pending} events left)", reason.describe())
+                write!(Bytes(out), "stop      {} ({pending} events left)", reason.describe())
             } else {
-                write!(out, "stop      {}", reason.describe())
+                write!(Bytes(out), "stop      {}", reason.describe())
             }
         }
     };
+}
+
+/// `fmt::Write` into a byte buffer (what `write!` produces is UTF-8).
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// The header line above the events.
@@ -125,170 +145,203 @@ pub const COLUMNS: &str = "           time  node  event";
 
 /// The observation's trace text, as [`Observation::describe`] writes it; the
 /// common ones without the formatting machinery.
-fn describe(out: &mut String, node: NodeId, obs: &Observation) -> std::fmt::Result {
+fn describe(out: &mut Vec<u8>, node: NodeId, obs: &Observation) -> std::fmt::Result {
     let n = u64::from(node);
     match obs {
         Observation::ElectionStarted => {
-            out.push_str("Election initiated by ");
-            push_u64(out, n);
+            out.extend_from_slice(b"Election initiated by ");
+            put_u64(out, n);
         }
         Observation::Elected => {
-            out.push_str("Process ");
-            push_u64(out, n);
-            out.push_str(" becomes coordinator");
+            out.extend_from_slice(b"Process ");
+            put_u64(out, n);
+            out.extend_from_slice(b" becomes coordinator");
         }
         Observation::Leader(l) if *l == node => {
-            out.push_str("Process ");
-            push_u64(out, n);
-            out.push_str(" is coordinator");
+            out.extend_from_slice(b"Process ");
+            put_u64(out, n);
+            out.extend_from_slice(b" is coordinator");
         }
         Observation::Leader(l) => {
-            out.push_str("Process ");
-            push_u64(out, n);
-            out.push_str(" accepts ");
-            push_u64(out, u64::from(*l));
-            out.push_str(" as coordinator");
+            out.extend_from_slice(b"Process ");
+            put_u64(out, n);
+            out.extend_from_slice(b" accepts ");
+            put_u64(out, u64::from(*l));
+            out.extend_from_slice(b" as coordinator");
         }
         Observation::Suspects(s) => {
-            out.push_str("Process ");
-            push_u64(out, n);
-            out.push_str(" suspects ");
-            push_u64(out, u64::from(*s));
-            out.push_str(" has failed");
+            out.extend_from_slice(b"Process ");
+            put_u64(out, n);
+            out.extend_from_slice(b" suspects ");
+            put_u64(out, u64::from(*s));
+            out.extend_from_slice(b" has failed");
         }
         Observation::EnterCs => {
-            out.push_str("Site ");
-            push_u64(out, n);
-            out.push_str(" enters critical section.");
+            out.extend_from_slice(b"Site ");
+            put_u64(out, n);
+            out.extend_from_slice(b" enters critical section.");
         }
         Observation::ExitCs => {
-            out.push_str("Site ");
-            push_u64(out, n);
-            out.push_str(" releases critical section.");
+            out.extend_from_slice(b"Site ");
+            put_u64(out, n);
+            out.extend_from_slice(b" releases critical section.");
         }
-        _ => return obs.describe(node, out),
+        _ => return obs.describe(node, &mut Bytes(out)),
     }
     Ok(())
 }
 
-/// A line (or the start of one) assembled in a stack buffer of ASCII bytes:
-/// numbers are written digit by digit without bounds-checked `String`
-/// pushes, and the whole goes into the output with one `push_str`.
-struct Line {
-    buf: [u8; 96],
-    len: usize,
+/// `"000001002…999"`: three ASCII digits for every number below 1000.
+const DIGIT_BYTES: [u8; 3000] = {
+    let mut t = [0u8; 3000];
+    let mut i = 0;
+    while i < 1000 {
+        t[3 * i] = b'0' + (i / 100) as u8;
+        t[3 * i + 1] = b'0' + (i / 10 % 10) as u8;
+        t[3 * i + 2] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Appends `v` in decimal, as `{v}` would.
+#[inline]
+pub fn put_u64(out: &mut Vec<u8>, v: u64) {
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
+    let mut buf = [0u8; 20];
+    let start = fill_digits(&mut buf, v);
+    for &b in &buf[start..] {
+        out.push(b);
+    }
 }
 
-impl Line {
-    #[inline]
-    fn new() -> Self {
-        Line { buf: [0; 96], len: 0 }
+/// Writes the digits of `v` at the end of `buf`; returns where they start.
+#[inline]
+fn fill_digits(buf: &mut [u8; 20], mut v: u64) -> usize {
+    let mut i = buf.len();
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i] = PAIRS[pair];
+        buf[i + 1] = PAIRS[pair + 1];
     }
-
-    /// Appends ASCII bytes (at most 40 at a time).
-    #[inline]
-    fn put(&mut self, bytes: &[u8]) {
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+    if v >= 10 {
+        i -= 2;
+        buf[i] = PAIRS[v as usize * 2];
+        buf[i + 1] = PAIRS[v as usize * 2 + 1];
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
     }
+    i
+}
 
-    /// Appends `v` in decimal, right-aligned in `width` (at most 20) columns.
-    #[inline]
-    fn num(&mut self, mut v: u64, width: usize) {
-        let digits = v.checked_ilog10().map_or(1, |l| l as usize + 1);
-        let start = self.len;
-        let end = start + digits.max(width);
-        self.buf[start..end - digits].fill(b' ');
-        let mut i = end;
-        loop {
-            i -= 1;
-            self.buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        self.len = end;
+/// `"00010203…99"`: two ASCII digits for every number below 100.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
     }
+    t
+};
 
-    /// The time column: milliseconds right-aligned in 9 columns, then `.uuu` and `ms`.
-    #[inline]
-    fn time(&mut self, t: Nanos) {
-        let us = t / 1000;
-        let (ms, frac) = (us / 1000, us % 1000);
-        self.num(ms, 9);
-        self.put(&[b'.', b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8, b'm', b's']);
+/// Appends `v` in decimal, right-aligned in `W` (at most 20) columns.
+#[inline]
+fn put_right<const W: usize>(out: &mut Vec<u8>, v: u64) {
+    let mut buf = [b' '; 20];
+    let start = fill_digits(&mut buf, v);
+    if start >= 20 - W {
+        // The common case, a number that fits: a copy of constant length.
+        out.extend_from_slice(&buf[20 - W..]);
+    } else {
+        out.extend_from_slice(&buf[start..]);
     }
+}
 
-    /// Appends what was assembled to `out` and empties the buffer.
-    #[inline]
-    fn flush(&mut self, out: &mut String) {
-        // Only ASCII was written, so the check cannot fail.
-        out.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
-        self.len = 0;
+/// The time column: milliseconds right-aligned in 9 columns, then `.uuu` and `ms`.
+#[inline]
+fn put_time(out: &mut Vec<u8>, t: Nanos) {
+    let us = t / 1000;
+    let (ms, frac) = (us / 1000, (us % 1000) as usize);
+    put_right::<9>(out, ms);
+    out.extend_from_slice(&[b'.', DIGIT_BYTES[3 * frac], DIGIT_BYTES[3 * frac + 1], DIGIT_BYTES[3 * frac + 2], b'm', b's']);
+}
+
+/// Appends `v` in decimal, as `{v}` would (for `Message::render`), without
+/// the formatting machinery or a UTF-8 check.
+#[inline]
+pub fn push_u64(out: &mut String, v: u64) {
+    if v < 10 {
+        out.push(char::from(b'0' + v as u8));
+        return;
+    }
+    let mut buf = [0u8; 20];
+    let start = fill_digits(&mut buf, v);
+    out.reserve(20 - start);
+    for &b in &buf[start..] {
+        out.push(char::from(b));
     }
 }
 
 #[cfg(test)]
 fn push_time(out: &mut String, t: Nanos) {
-    let mut line = Line::new();
-    line.time(t);
-    line.flush(out);
-}
-
-/// Appends `v` in decimal, as `{v}` would.
-#[inline]
-pub fn push_u64(out: &mut String, v: u64) {
-    if v < 10 {
-        out.push((b'0' + v as u8) as char);
-        return;
-    }
-    let mut line = Line::new();
-    line.num(v, 0);
-    line.flush(out);
+    let mut b = Vec::new();
+    put_time(&mut b, t);
+    out.push_str(std::str::from_utf8(&b).unwrap());
 }
 
 #[cfg(test)]
 fn push_right(out: &mut String, n: NodeId, width: usize) {
-    let mut line = Line::new();
-    line.num(u64::from(n), width);
-    line.flush(out);
+    assert_eq!(width, 4);
+    let mut b = Vec::new();
+    put_right::<4>(&mut b, u64::from(n));
+    out.push_str(std::str::from_utf8(&b).unwrap());
 }
 
-fn push_set(out: &mut String, ids: &[NodeId]) {
-    out.push('{');
+fn push_set(out: &mut Vec<u8>, ids: &[NodeId]) {
+    out.push(b'{');
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {
-            out.push_str(", ");
+            out.extend_from_slice(b", ");
         }
-        let _ = write!(out, "{id}");
+        put_u64(out, u64::from(*id));
     }
-    out.push('}');
+    out.push(b'}');
 }
 
 /// Streams rendered lines to a writer through a large buffer.
 pub struct TextSink<'w> {
     out: &'w mut dyn Write,
-    /// Rendered lines waiting to be written; lines are rendered straight into it.
-    buf: String,
+    /// Rendered lines waiting to be written (UTF-8); lines are rendered
+    /// straight into it.
+    buf: Vec<u8>,
+    /// Where messages render (`Message::render` writes a `String`).
+    scratch: String,
     error: Option<io::Error>,
 }
 
 impl<'w> TextSink<'w> {
     pub fn new(out: &'w mut dyn Write) -> Self {
-        TextSink { out, buf: String::with_capacity(1 << 16), error: None }
+        TextSink { out, buf: Vec::with_capacity(1 << 16), scratch: String::with_capacity(64), error: None }
     }
 
     /// Writes raw text (headers) through the same buffer.
     pub fn raw(&mut self, text: &str) {
-        self.buf.push_str(text);
+        self.buf.extend_from_slice(text.as_bytes());
         self.spill();
     }
 
     fn spill(&mut self) {
         if self.buf.len() >= 1 << 15 {
             if self.error.is_none()
-                && let Err(e) = self.out.write_all(self.buf.as_bytes())
+                && let Err(e) = self.out.write_all(&self.buf)
             {
                 self.error = Some(e);
             }
@@ -301,7 +354,7 @@ impl<'w> TextSink<'w> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        self.out.write_all(self.buf.as_bytes())?;
+        self.out.write_all(&self.buf)?;
         self.buf.clear();
         self.out.flush()
     }
@@ -309,8 +362,8 @@ impl<'w> TextSink<'w> {
 
 impl<P: Process> TraceSink<P> for TextSink<'_> {
     fn event(&mut self, time: Nanos, ev: &TraceEvent<'_, P>) {
-        render_line(&mut self.buf, time, ev);
-        self.buf.push('\n');
+        render_bytes(&mut self.buf, &mut self.scratch, time, ev);
+        self.buf.push(b'\n');
         self.spill();
     }
 }
@@ -365,20 +418,23 @@ mod tests {
         ];
         for node in [0, 7, 4_000_000_000] {
             for obs in &all {
-                let (mut fast, mut slow) = (String::new(), String::new());
+                let (mut fast, mut slow) = (Vec::new(), String::new());
                 describe(&mut fast, node, obs).unwrap();
                 obs.describe(node, &mut slow).unwrap();
-                assert_eq!(fast, slow);
+                assert_eq!(String::from_utf8(fast).unwrap(), slow);
             }
         }
     }
 
     #[test]
     fn numbers_and_times_match_display() {
-        for v in [0u64, 9, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
+        for v in [0u64, 9, 10, 99, 100, 999, 1000, 1001, 12_345, 100_000, 1_000_007, u64::from(u32::MAX), u64::MAX] {
             let mut s = String::new();
             push_u64(&mut s, v);
             assert_eq!(s, v.to_string());
+            let mut b = Vec::new();
+            put_u64(&mut b, v);
+            assert_eq!(String::from_utf8(b).unwrap(), v.to_string());
             let mut r = String::new();
             push_right(&mut r, (v % 100_000) as NodeId, 4);
             assert_eq!(r, format!("{:>4}", v % 100_000));

@@ -129,6 +129,7 @@ impl fmt::Display for Timer {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Pending {
     tag: u32,
     body: Body,
@@ -136,12 +137,87 @@ struct Pending {
     tries: u32,
 }
 
+impl Default for Pending {
+    fn default() -> Self {
+        Pending { tag: 0, body: Body::Election(0), to: 0, tries: 0 }
+    }
+}
+
+/// A short list kept inside the node until it outgrows `N` entries: most nodes
+/// of a ring hold one or two pending messages and a few seen tags, and
+/// allocating two vectors per node cost more than the election itself.
+enum Small<T: Copy + Default, const N: usize> {
+    Inline { len: u8, items: [T; N] },
+    Spilled(Vec<T>),
+}
+
+impl<T: Copy + Default, const N: usize> Small<T, N> {
+    fn new() -> Self {
+        Small::Inline { len: 0, items: [T::default(); N] }
+    }
+
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Small::Inline { len, items } => &items[..*len as usize],
+            Small::Spilled(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            Small::Inline { len, items } => &mut items[..*len as usize],
+            Small::Spilled(v) => v,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn push(&mut self, item: T) {
+        match self {
+            Small::Inline { len, items } if (*len as usize) < N => {
+                items[*len as usize] = item;
+                *len += 1;
+            }
+            Small::Inline { items, .. } => {
+                let mut v = Vec::with_capacity(2 * N);
+                v.extend_from_slice(items);
+                v.push(item);
+                *self = Small::Spilled(v);
+            }
+            Small::Spilled(v) => v.push(item),
+        }
+    }
+
+    /// Removes entry `i`, moving the last one into its place.
+    fn swap_remove(&mut self, i: usize) -> T {
+        match self {
+            Small::Inline { len, items } => {
+                let last = *len as usize - 1;
+                let item = items[i];
+                items[i] = items[last];
+                *len -= 1;
+                item
+            }
+            Small::Spilled(v) => v.swap_remove(i),
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Small::Inline { len, .. } => *len = 0,
+            Small::Spilled(v) => v.clear(),
+        }
+    }
+}
+
 /// How many recent (sender, tag) pairs a node remembers to drop duplicates.
 const SEEN: usize = 32;
 
 pub struct RingNode {
     id: NodeId,
-    pos: usize,
+    pos: u32,
     /// The highest id of the scenario: every node's coordinator at the start.
     top: NodeId,
     timing: Timing,
@@ -156,12 +232,13 @@ pub struct RingNode {
     /// Nodes this node skips. Suspicion lasts until this node has passed the
     /// announcement on: the next election probes every successor again, so a
     /// node that recovered, or whose Acks were only late, is not skipped forever.
-    suspected: BTreeSet<NodeId>,
-    pending: Vec<Pending>,
+    /// Allocated on the first suspicion: most nodes never suspect anyone.
+    suspected: Option<Box<BTreeSet<NodeId>>>,
+    pending: Small<Pending, 1>,
     next_tag: u32,
-    seen: Vec<(NodeId, u32)>,
+    seen: Small<(NodeId, u32), 3>,
     /// Where the next pair goes once `seen` is full.
-    seen_next: usize,
+    seen_next: u8,
 }
 
 impl RingNode {
@@ -170,13 +247,28 @@ impl RingNode {
         self.leader
     }
 
+    fn is_suspected(&self, node: NodeId) -> bool {
+        self.suspected.as_ref().is_some_and(|s| s.contains(&node))
+    }
+
+    /// Suspects `node`; true if it was not suspected yet.
+    fn suspect(&mut self, node: NodeId) -> bool {
+        self.suspected.get_or_insert_default().insert(node)
+    }
+
+    fn clear_suspects(&mut self) {
+        if let Some(s) = self.suspected.as_mut() {
+            s.clear();
+        }
+    }
+
     /// The first successor not suspected, or `Err(())` when reaching it would
     /// skip over `subject`, the (dead) node the message is about.
     fn successor(&self, nodes: &[NodeId], subject: NodeId) -> Result<Option<NodeId>, ()> {
         let n = nodes.len();
         for k in 1..n {
-            let c = nodes[(self.pos + k) % n];
-            if !self.suspected.contains(&c) {
+            let c = nodes[(self.pos as usize + k) % n];
+            if !self.is_suspected(c) {
                 return Ok(Some(c));
             }
             if c == subject {
@@ -242,7 +334,9 @@ impl RingNode {
     }
 
     fn heard_from(&mut self, from: NodeId) {
-        self.suspected.remove(&from);
+        if let Some(s) = self.suspected.as_mut() {
+            s.remove(&from);
+        }
     }
 
     fn follow(&mut self, ctx: &mut Ctx<'_, Self>, leader: NodeId) {
@@ -281,7 +375,7 @@ impl RingNode {
                 }
             }
             // The announcement came round: this election is over.
-            Body::Coordinator(l) if l == self.id => self.suspected.clear(),
+            Body::Coordinator(l) if l == self.id => self.clear_suspects(),
             Body::Coordinator(l) => {
                 if !self.participant && self.announced == Some(l) {
                     return; // a copy of an announcement already passed on
@@ -289,7 +383,7 @@ impl RingNode {
                 self.follow(ctx, l);
                 self.pass(ctx, body);
                 // This node's part of the election is over.
-                self.suspected.clear();
+                self.clear_suspects();
             }
         }
     }
@@ -304,17 +398,17 @@ impl Process for RingNode {
         let n = setup.nodes.len() as u64;
         RingNode {
             id,
-            pos: setup.index,
+            pos: setup.index as u32,
             top: setup.highest,
             timing: Timing::new(setup.params, setup.max_latency, 3 * n),
             leader: None,
             participant: false,
             forwarded: None,
             announced: None,
-            suspected: BTreeSet::new(),
-            pending: Vec::new(),
+            suspected: None,
+            pending: Small::new(),
             next_tag: 0,
-            seen: Vec::new(),
+            seen: Small::new(),
             seen_next: 0,
         }
     }
@@ -337,22 +431,22 @@ impl Process for RingNode {
         match msg {
             Msg::Ring { body, tag } => {
                 ctx.send(from, Msg::Ack { tag });
-                if self.seen.contains(&(from, tag)) {
+                if self.seen.as_slice().contains(&(from, tag)) {
                     return;
                 }
                 if self.seen.len() < SEEN {
                     self.seen.push((from, tag));
                 } else {
                     // A ring of the last SEEN pairs: overwrite the oldest.
-                    self.seen[self.seen_next] = (from, tag);
-                    self.seen_next = (self.seen_next + 1) % SEEN;
+                    self.seen.as_mut_slice()[usize::from(self.seen_next)] = (from, tag);
+                    self.seen_next = ((usize::from(self.seen_next) + 1) % SEEN) as u8;
                 }
                 // A message about a node shows it was up when the message began.
                 self.heard_from(body.subject());
                 self.on_ring(ctx, body);
             }
             Msg::Ack { tag } => {
-                if let Some(i) = self.pending.iter().position(|p| p.tag == tag) {
+                if let Some(i) = self.pending.as_slice().iter().position(|p| p.tag == tag) {
                     let p = self.pending.swap_remove(i);
                     ctx.cancel_timer(Timer::Ack { tag, to: p.to });
                 }
@@ -373,15 +467,16 @@ impl Process for RingNode {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match timer {
             Timer::Ack { tag, to } => {
-                let Some(i) = self.pending.iter().position(|p| p.tag == tag) else { return };
-                if self.pending[i].tries < self.timing.retries {
-                    self.pending[i].tries += 1;
-                    let body = self.pending[i].body;
+                let Some(i) = self.pending.as_slice().iter().position(|p| p.tag == tag) else { return };
+                let p = &mut self.pending.as_mut_slice()[i];
+                if p.tries < self.timing.retries {
+                    p.tries += 1;
+                    let body = p.body;
                     ctx.send(to, Msg::Ring { body, tag });
                     ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
                 } else {
                     let p = self.pending.swap_remove(i);
-                    if self.suspected.insert(to) {
+                    if self.suspect(to) {
                         ctx.emit(Observation::Suspects(to));
                     }
                     self.pass(ctx, p.body);
@@ -403,7 +498,7 @@ impl Process for RingNode {
             }
             Timer::Watchdog => {
                 if let Some(l) = self.leader.filter(|&l| l != self.id) {
-                    if self.suspected.insert(l) {
+                    if self.suspect(l) {
                         ctx.emit(Observation::Suspects(l));
                     }
                     self.start_election(ctx);
@@ -416,7 +511,7 @@ impl Process for RingNode {
         match cmd.name.as_str() {
             "detect_failure" => {
                 if let Some(l) = self.leader.filter(|&l| l != self.id)
-                    && self.suspected.insert(l)
+                    && self.suspect(l)
                 {
                     ctx.emit(Observation::Suspects(l));
                 }
@@ -429,7 +524,7 @@ impl Process for RingNode {
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.leader = None;
         self.participant = false;
-        self.suspected.clear();
+        self.clear_suspects();
         self.pending.clear();
         self.seen.clear();
         self.seen_next = 0;
