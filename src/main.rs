@@ -60,7 +60,24 @@ pub enum Outcome {
     BadInput,
 }
 
+/// glibc's allocator returns freed memory at the top of the heap to the
+/// kernel and takes it back on the next run, page fault by page fault: in a
+/// process that runs many scenarios (`distlab test`, `distlab bench`,
+/// `distlab compare`) that churn cost about a fifth of the engine's time
+/// (docs/performance.md). Keep freed memory for the next run instead; the
+/// peak stays what the largest run needs.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => cli::run::run(a),
