@@ -74,6 +74,40 @@ pub struct Network {
 }
 
 impl Network {
+    /// The plan's network by dense index (`idx` maps an id to it): the
+    /// default link, the per-link overrides, and the largest latency the run
+    /// can draw, `set_latency` steps included (algorithms size their default
+    /// timeouts from it). The simulator and every live node build it alike.
+    pub fn from_plan(plan: &crate::scenario::Plan, idx: impl Fn(crate::process::NodeId) -> Option<u32>) -> (Network, Nanos) {
+        let default = LinkParams { latency: plan.latency, loss: plan.loss, duplicate: plan.duplicate };
+        let mut links: BTreeMap<(u32, u32), LinkOverride> = BTreeMap::new();
+        for l in &plan.links {
+            let (Some(a), Some(b)) = (idx(l.from), idx(l.to)) else { continue };
+            let mut pairs = vec![(a, b)];
+            if l.both_ways {
+                pairs.push((b, a));
+            }
+            for pair in pairs {
+                let o = links.entry(pair).or_default();
+                o.latency = l.latency.or(o.latency);
+                o.loss = l.loss.or(o.loss);
+                o.duplicate = l.duplicate.or(o.duplicate);
+            }
+        }
+        let max_latency = links
+            .values()
+            .filter_map(|o| o.latency)
+            .chain(std::iter::once(default.latency))
+            .chain(plan.timeline.iter().filter_map(|(_, a)| match a {
+                crate::scenario::Action::SetLatency(l) => Some(*l),
+                _ => None,
+            }))
+            .map(|l| l.hi)
+            .max()
+            .unwrap_or(0);
+        (Network::new(plan.nodes.len(), default, links), max_latency)
+    }
+
     pub fn new(n: usize, default: LinkParams, links: BTreeMap<(u32, u32), LinkOverride>) -> Network {
         Network {
             default,

@@ -5,13 +5,11 @@
 //!
 //! Generic over the process type: messages live unboxed in the queue.
 
-use std::collections::BTreeMap;
-
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use super::clock::Clock;
-use super::network::{DropReason, Fate, LinkOverride, LinkParams, Network};
+use super::network::{DropReason, Fate, Network};
 use super::queue::{Due, Ev, Queue};
 use super::script::{Director, MsgView, ObsView, ScriptOut, Verdict};
 use super::stats::Stats;
@@ -219,34 +217,7 @@ impl<'p, P: Process> Runner<'p, P> {
         for (i, &id) in ids.iter().enumerate() {
             index[id as usize] = i as u32 + 1;
         }
-        let idx = |id: NodeId| index[id as usize] - 1;
-        let default = LinkParams { latency: plan.latency, loss: plan.loss, duplicate: plan.duplicate };
-        let mut links: BTreeMap<(u32, u32), LinkOverride> = BTreeMap::new();
-        for l in &plan.links {
-            let mut pairs = vec![(idx(l.from), idx(l.to))];
-            if l.both_ways {
-                pairs.push((idx(l.to), idx(l.from)));
-            }
-            for pair in pairs {
-                let o = links.entry(pair).or_default();
-                o.latency = l.latency.or(o.latency);
-                o.loss = l.loss.or(o.loss);
-                o.duplicate = l.duplicate.or(o.duplicate);
-            }
-        }
-        // The largest latency the run can draw, `set_latency` steps included:
-        // algorithms size their default timeouts from it.
-        let max_latency = links
-            .values()
-            .filter_map(|o| o.latency)
-            .chain(std::iter::once(default.latency))
-            .chain(plan.timeline.iter().filter_map(|(_, a)| match a {
-                Action::SetLatency(l) => Some(*l),
-                _ => None,
-            }))
-            .map(|l| l.hi)
-            .max()
-            .unwrap_or(0);
+        let (net, max_latency) = Network::from_plan(plan, |id| index.get(id as usize).and_then(|&i| i.checked_sub(1)));
         let setup_nodes = ids.clone();
         let highest = ids.iter().copied().max().unwrap_or(0);
         let nodes = ids
@@ -265,7 +236,7 @@ impl<'p, P: Process> Runner<'p, P> {
             ids,
             index,
             nodes,
-            net: Network::new(n, default, links),
+            net,
             rng: ChaCha8Rng::seed_from_u64(plan.seed),
             queue: Queue::new(n),
             now: 0,

@@ -22,7 +22,7 @@ use super::endpoint::{Endpoint, Input};
 use super::record::{EndRec, NodeLine, RecEv, Record, Start};
 use super::{LiveError, NodeOptions};
 use crate::engine::clock::Clock;
-use crate::engine::network::{DropReason, Fate, LinkOverride, LinkParams, Network};
+use crate::engine::network::{DropReason, Fate, Network};
 use crate::engine::parse_params;
 use crate::process::{Ctx, Effect, Nanos, NodeId, NodeRng, Observation, Process, Setup};
 use crate::scenario::{Action, Plan};
@@ -36,39 +36,6 @@ const SPIN: Duration = Duration::from_micros(150);
 
 /// The frame `to` of a datagram sent to the whole group.
 pub const GROUP: u32 = u32::MAX;
-
-/// The scenario's network model as the simulator builds it, by dense index,
-/// and the largest latency it can draw.
-pub fn network_of(plan: &Plan) -> (Network, Nanos) {
-    let idx = |id: NodeId| plan.nodes.iter().position(|&n| n == id).map(|i| i as u32);
-    let default = LinkParams { latency: plan.latency, loss: plan.loss, duplicate: plan.duplicate };
-    let mut links: BTreeMap<(u32, u32), LinkOverride> = BTreeMap::new();
-    for l in &plan.links {
-        let (Some(a), Some(b)) = (idx(l.from), idx(l.to)) else { continue };
-        let mut pairs = vec![(a, b)];
-        if l.both_ways {
-            pairs.push((b, a));
-        }
-        for pair in pairs {
-            let o = links.entry(pair).or_default();
-            o.latency = l.latency.or(o.latency);
-            o.loss = l.loss.or(o.loss);
-            o.duplicate = l.duplicate.or(o.duplicate);
-        }
-    }
-    let max_latency = links
-        .values()
-        .filter_map(|o| o.latency)
-        .chain(std::iter::once(default.latency))
-        .chain(plan.timeline.iter().filter_map(|(_, a)| match a {
-            Action::SetLatency(l) => Some(*l),
-            _ => None,
-        }))
-        .map(|l| l.hi)
-        .max()
-        .unwrap_or(0);
-    (Network::new(plan.nodes.len(), default, links), max_latency)
-}
 
 struct Node<'a, P: Process, W: Write + ?Sized> {
     plan: &'a Plan,
@@ -342,7 +309,7 @@ fn run_inner<P: Process>(
         return Err(LiveError::Setup(format!("node {id} is not in the scenario")));
     };
     let params = parse_params::<P>(plan).map_err(|e| LiveError::Setup(e.to_string()))?;
-    let (net, max_latency) = network_of(plan);
+    let (net, max_latency) = Network::from_plan(plan, |id| plan.nodes.iter().position(|&n| n == id).map(|i| i as u32));
     let highest = plan.nodes.iter().copied().max().unwrap_or(0);
     let proc_ = P::new(id, &Setup { nodes: &plan.nodes, params: &params, max_latency, index: me, highest });
     let (tx, rx) = mpsc::channel();

@@ -233,6 +233,8 @@ pub struct RingNode {
     /// announcement on: the next election probes every successor again, so a
     /// node that recovered, or whose Acks were only late, is not skipped forever.
     /// Allocated on the first suspicion: most nodes never suspect anyone.
+    /// Boxed so that the node record holds one pointer, not a whole empty set.
+    #[allow(clippy::box_collection)]
     suspected: Option<Box<BTreeSet<NodeId>>>,
     pending: Small<Pending, 1>,
     next_tag: u32,
