@@ -18,7 +18,7 @@ use crate::process::{Message, Nanos, NodeId, Observation, Process};
 /// Renders one event as its text line (without the newline) into `out`.
 pub fn render_line<P: Process>(out: &mut String, time: Nanos, ev: &TraceEvent<'_, P>) {
     let mut bytes = Vec::with_capacity(96);
-    render_bytes(&mut bytes, &mut String::new(), time, ev);
+    render_bytes(&mut bytes, &mut String::new(), &mut TimeColumn::default(), time, ev);
     // `render_bytes` writes ASCII and whole UTF-8 strings only.
     out.push_str(&String::from_utf8_lossy(&bytes));
 }
@@ -27,9 +27,9 @@ pub fn render_line<P: Process>(out: &mut String, time: Nanos, ev: &TraceEvent<'_
 /// UTF-8 bytes. Numbers and fixed words are written as bytes, with no UTF-8
 /// check; messages render into `scratch` (`Message::render` writes a
 /// `String`) and are copied over.
-pub fn render_bytes<P: Process>(out: &mut Vec<u8>, scratch: &mut String, time: Nanos, ev: &TraceEvent<'_, P>) {
+pub fn render_bytes<P: Process>(out: &mut Vec<u8>, scratch: &mut String, column: &mut TimeColumn, time: Nanos, ev: &TraceEvent<'_, P>) {
     out.reserve(128);
-    put_time(out, time);
+    column.put(out, time);
     out.extend_from_slice(b"  ");
     match ev.node() {
         Some(n) => put_right::<4>(out, u64::from(n)),
@@ -265,6 +265,32 @@ fn put_right<const W: usize>(out: &mut Vec<u8>, v: u64) {
     }
 }
 
+/// The time column of the last line, kept: most lines share their time with
+/// the line before (a delivery and the sends it causes), so the column is
+/// formatted once per distinct time.
+pub struct TimeColumn {
+    time: Nanos,
+    bytes: Vec<u8>,
+}
+
+impl Default for TimeColumn {
+    fn default() -> Self {
+        TimeColumn { time: Nanos::MAX, bytes: Vec::with_capacity(32) }
+    }
+}
+
+impl TimeColumn {
+    #[inline]
+    fn put(&mut self, out: &mut Vec<u8>, t: Nanos) {
+        if t != self.time {
+            self.bytes.clear();
+            put_time(&mut self.bytes, t);
+            self.time = t;
+        }
+        out.extend_from_slice(&self.bytes);
+    }
+}
+
 /// The time column: milliseconds right-aligned in 9 columns, then `.uuu` and `ms`.
 #[inline]
 fn put_time(out: &mut Vec<u8>, t: Nanos) {
@@ -324,12 +350,13 @@ pub struct TextSink<'w> {
     buf: Vec<u8>,
     /// Where messages render (`Message::render` writes a `String`).
     scratch: String,
+    column: TimeColumn,
     error: Option<io::Error>,
 }
 
 impl<'w> TextSink<'w> {
     pub fn new(out: &'w mut dyn Write) -> Self {
-        TextSink { out, buf: Vec::with_capacity(1 << 16), scratch: String::with_capacity(64), error: None }
+        TextSink { out, buf: Vec::with_capacity(1 << 16), scratch: String::with_capacity(64), column: TimeColumn::default(), error: None }
     }
 
     /// Writes raw text (headers) through the same buffer.
@@ -362,7 +389,7 @@ impl<'w> TextSink<'w> {
 
 impl<P: Process> TraceSink<P> for TextSink<'_> {
     fn event(&mut self, time: Nanos, ev: &TraceEvent<'_, P>) {
-        render_bytes(&mut self.buf, &mut self.scratch, time, ev);
+        render_bytes(&mut self.buf, &mut self.scratch, &mut self.column, time, ev);
         self.buf.push(b'\n');
         self.spill();
     }
