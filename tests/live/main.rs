@@ -114,24 +114,31 @@ fn a_node_that_dies_fails_the_run_and_nothing_is_left_behind() {
     assert!(none_left(&needle, Duration::from_secs(3)), "node processes left: {:?}", processes_with(&needle));
 }
 
-#[test]
-fn ctrl_c_stops_every_node() {
-    let _one = serial();
-    let file = private_copy("scenarios/election/seed-ring.yaml", "ctrl-c");
+/// Starts a 60-second cluster of the seed ring on a private copy and waits
+/// until its five nodes (and the parent) are up; returns the parent and the
+/// text that finds its processes.
+fn start_long_cluster(tag: &str) -> (std::process::Child, String) {
+    let file = private_copy("scenarios/election/seed-ring.yaml", tag);
     let needle = file.to_string_lossy().into_owned();
-    let mut parent = Command::new(env!("CARGO_BIN_EXE_distlab"))
+    let parent = Command::new(env!("CARGO_BIN_EXE_distlab"))
         .args(["cluster", file.to_str().unwrap(), "--duration", "60s"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the nodes are up.
     let up = Instant::now() + Duration::from_secs(10);
     while processes_with(&needle).len() < 6 && Instant::now() < up {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(processes_with(&needle).len() >= 6, "the nodes did not start");
     std::thread::sleep(Duration::from_millis(300));
+    (parent, needle)
+}
+
+#[test]
+fn ctrl_c_stops_every_node() {
+    let _one = serial();
+    let (mut parent, needle) = start_long_cluster("ctrl-c");
     let t = Instant::now();
     Command::new("kill").args(["-INT", &parent.id().to_string()]).status().unwrap();
     let status = parent.wait().unwrap();
@@ -146,19 +153,7 @@ fn ctrl_c_stops_every_node() {
 #[test]
 fn nodes_of_a_killed_parent_exit_by_themselves() {
     let _one = serial();
-    let file = private_copy("scenarios/election/seed-ring.yaml", "orphans");
-    let needle = file.to_string_lossy().into_owned();
-    let mut parent = Command::new(env!("CARGO_BIN_EXE_distlab"))
-        .args(["cluster", file.to_str().unwrap(), "--duration", "60s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let up = Instant::now() + Duration::from_secs(10);
-    while processes_with(&needle).len() < 6 && Instant::now() < up {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let (mut parent, needle) = start_long_cluster("orphans");
     parent.kill().unwrap(); // SIGKILL: no handler runs.
     parent.wait().unwrap();
     assert!(none_left(&needle, Duration::from_secs(3)), "orphans: {:?}", processes_with(&needle));
