@@ -43,7 +43,13 @@ fn every_scenario_gives_the_same_trace_on_every_transport() {
                 assert!(carried >= sim_report.stats.delivered - sim_report.stats.duplicated, "{name} on {kind}: {carried} frames");
             }
             assert!(delivered == 0 || carried > 0, "{name} on {kind}: nothing crossed the transport");
-            assert_eq!(report.wire.foreign, 0, "{name} on {kind}");
+            // Unicast endpoints are private to the run. A group port may be
+            // shared with another run that binds the same group at the same
+            // time (SO_REUSEADDR lets the kernel hand out one port twice):
+            // its frames are skipped by run id, so only there may some be foreign.
+            if kind != TransportKind::Multicast {
+                assert_eq!(report.wire.foreign, 0, "{name} on {kind}");
+            }
             frames += carried;
         }
         assert!(frames > 1_000, "{kind}: only {frames} frames over the whole tree");
