@@ -289,9 +289,6 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
                 }
             }
             Ok(FromKid::Eof(i, events)) => {
-                if !raw.is_empty() {
-                    raw[i].extend(events.iter().cloned());
-                }
                 pending[i] = events;
                 handed_over[i] = true;
                 if !done[i] {
@@ -329,24 +326,11 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
         }
     }
     kids.reap(Duration::from_secs(2));
-    if let Some(dir) = &opts.trace_dir {
-        std::fs::create_dir_all(dir).map_err(LiveError::io(format!("create {}", dir.display())))?;
-        for (i, lines) in raw.iter().enumerate() {
-            let path = dir.join(format!("node-{}.jsonl", name(i)));
-            std::fs::write(&path, lines.join("\n") + "\n").map_err(LiveError::io(format!("write {}", path.display())))?;
-        }
-    }
-    if let Some((node, message)) = errors.into_iter().next() {
-        return Err(LiveError::Node { node, message });
-    }
     // Wait for the readers to hand over the event lines of nodes that ended.
     let hand_over = Instant::now() + Duration::from_secs(5);
     while handed_over.iter().any(|c| !c) && Instant::now() < hand_over {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(FromKid::Eof(i, events)) => {
-                if !raw.is_empty() {
-                    raw[i].extend(events.iter().cloned());
-                }
                 pending[i] = events;
                 handed_over[i] = true;
             }
@@ -354,6 +338,20 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
+    }
+    if let Some(dir) = &opts.trace_dir {
+        std::fs::create_dir_all(dir).map_err(LiveError::io(format!("create {}", dir.display())))?;
+        for (i, control) in raw.iter().enumerate() {
+            // In the order the node wrote them: ready, its events, its end state.
+            let (last, first): (Vec<&String>, Vec<&String>) = control.iter().partition(|l| l.starts_with("{\"end\""));
+            let lines: Vec<&String> = first.into_iter().chain(&pending[i]).chain(last).collect();
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            let path = dir.join(format!("node-{}.jsonl", name(i)));
+            std::fs::write(&path, text).map_err(LiveError::io(format!("write {}", path.display())))?;
+        }
+    }
+    if let Some((node, message)) = errors.into_iter().next() {
+        return Err(LiveError::Node { node, message });
     }
     for line in pending.into_iter().flatten() {
         match serde_json::from_str::<RawRecord>(&line) {

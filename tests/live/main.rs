@@ -80,8 +80,26 @@ fn the_seed_ring_elects_3_over_every_live_transport() {
 #[test]
 fn ricart_agrawala_live_keeps_safety_and_its_message_count() {
     let _one = serial();
-    let (code, out, err) = distlab(&["cluster", "scenarios/mutex/ricart-agrawala-concurrent.yaml", "--quiet", "--settle", "300ms"]);
+    let dir = std::env::temp_dir().join(format!("distlab-live-{}-traces", std::process::id()));
+    let (code, out, err) = distlab(&[
+        "cluster",
+        "scenarios/mutex/ricart-agrawala-concurrent.yaml",
+        "--quiet",
+        "--settle",
+        "300ms",
+        "--trace-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{out}{err}");
+    // Each node's own trace: its records, one JSON object per line, its end state last.
+    for id in 1..=5 {
+        let text = std::fs::read_to_string(dir.join(format!("node-{id}.jsonl"))).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(lines.iter().any(|l| l["ev"]["kind"] == "send" && l["n"] == id), "node {id}: {text}");
+        assert!(lines.iter().any(|l| l["ev"]["obs"]["kind"] == "EnterCs"), "node {id} entered: {text}");
+        assert!(lines.iter().any(|l| l["end"]["n"] == id), "node {id}: no end state");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.contains("ok    safety"), "{out}");
     // 2(N − 1) = 8 messages per entry for N = 5, on real sockets too.
     assert!(out.contains("40 messages for 5 entries"), "{out}");
