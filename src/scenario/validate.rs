@@ -139,6 +139,7 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
     }
     if let Some(a) = algorithm {
         check_params(&mut c, a, &s.params);
+        check_node_params(&mut c, a, &s.params);
     }
 
     for (i, link) in s.network.links.iter().enumerate() {
@@ -320,6 +321,31 @@ fn check_params(c: &mut Checker<'_>, a: &registry::Algorithm, params: &serde_yam
         }
     }
     c.fail(path!["params"], with_list(&e));
+}
+
+/// Parameters that name nodes (a coordinator, a server, a sequencer…): each
+/// id must be a node of the scenario, or the run would wait on nobody.
+const NODE_PARAMS: &[&str] = &["coordinator", "server", "servers", "registry", "sequencer", "dispatcher", "master", "token"];
+
+fn check_node_params(c: &mut Checker<'_>, a: &registry::Algorithm, params: &serde_yaml::Value) {
+    let serde_yaml::Value::Mapping(m) = params else { return };
+    for &key in NODE_PARAMS.iter().filter(|k| a.params.iter().any(|p| p.name == **k)) {
+        match m.get(key) {
+            Some(serde_yaml::Value::Number(n)) => {
+                if let Some(id) = n.as_u64().and_then(|v| NodeId::try_from(v).ok()) {
+                    c.node(path!["params", key], id);
+                }
+            }
+            Some(serde_yaml::Value::Sequence(ids)) => {
+                for (i, v) in ids.iter().enumerate() {
+                    if let Some(id) = v.as_u64().and_then(|v| NodeId::try_from(v).ok()) {
+                        c.node(path!["params", key, i], id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `, did you mean "x"?` when `found` is a likely typo of one of `names`.

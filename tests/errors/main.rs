@@ -479,3 +479,13 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_parameter_that_names_a_missing_node() {
+    let text = "name: t\nalgorithm: mutex.central\nnodes: 3\nparams:\n  coordinator: 9\n";
+    bad("coordinator_not_a_node", text, 5, 16, &["params.coordinator", "node 9 is not in this scenario", "nodes are 1..3"]);
+    let text = "name: t\nalgorithm: rpc.at-most-once\nnodes: 3\nparams: { registry: 1, server: 4 }\n";
+    bad("rpc_server_not_a_node", text, 4, 32, &["params.server", "node 4 is not in this scenario"]);
+    let text = "name: t\nalgorithm: balance.round-robin\nnodes: 4\nparams: { servers: [2, 3, 7] }\n";
+    bad("balance_servers_not_nodes", text, 4, 27, &["params.servers[2]", "node 7 is not in this scenario"]);
+}
