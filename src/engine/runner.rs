@@ -144,6 +144,9 @@ impl<'p, P: Process> Runner<'p, P> {
     /// read at the receiver, decode. `None` when it did not arrive intact
     /// (counted, traced as a drop) or the transport failed (the run stops).
     fn carry(&mut self, sink: &mut dyn TraceSink<P>, i: u32, j: u32, msg: P::Msg) -> Option<P::Msg> {
+        if self.wire_error.is_some() {
+            return None; // The run is stopping: no more waits on the transport.
+        }
         let wire = self.wire.as_mut()?;
         self.wire_buf.clear();
         if let Err(e) = codec::encode(&msg, &mut self.wire_buf) {
@@ -178,6 +181,9 @@ impl<'p, P: Process> Runner<'p, P> {
     /// group, then each receiver's decoded copy goes its own way through the
     /// network model. `false` when the transport has no group send.
     fn broadcast_group(&mut self, sink: &mut dyn TraceSink<P>, i: u32, msg: &P::Msg) -> bool {
+        if self.wire_error.is_some() {
+            return true;
+        }
         let Some(wire) = self.wire.as_mut() else { return false };
         self.wire_buf.clear();
         if let Err(e) = codec::encode(msg, &mut self.wire_buf) {

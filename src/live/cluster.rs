@@ -64,12 +64,26 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 /// Catches SIGINT and SIGTERM while the cluster runs, so that the children
-/// are reaped before the parent exits.
-fn catch_signals() {
+/// are reaped before the parent exits; the default actions come back when
+/// the guard is dropped.
+fn catch_signals() -> SignalGuard {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    SignalGuard
+}
+
+struct SignalGuard;
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores the default dispositions.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        }
     }
 }
 
@@ -152,8 +166,8 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
         None
     };
 
-    catch_signals();
     INTERRUPTED.store(false, Ordering::SeqCst);
+    let _signals = catch_signals();
     let n = plan.nodes.len();
     let (tx, rx) = mpsc::channel::<FromKid>();
     // When the latest event line arrived, in ns since `epoch`.
@@ -178,6 +192,9 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
             cmd.args(["--seed", &s.to_string()]);
         }
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Its own process group: Ctrl-C in the terminal reaches the parent
+        // only, which stops the nodes itself and says "interrupted".
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().map_err(LiveError::io(format!("start node {id} ({})", words.join(" "))))?;
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
@@ -204,9 +221,13 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
         let err = Arc::new(Mutex::new(String::new()));
         stderrs.push(err.clone());
         std::thread::spawn(move || {
-            let mut buf = String::new();
-            let _ = BufReader::new(stderr).take(64 * 1024).read_to_string(&mut buf);
-            *err.lock().unwrap() = buf;
+            // Keep the first 64 KiB for error reports; drain the rest, so that
+            // a chatty node never writes into a closed pipe.
+            let mut reader = BufReader::new(stderr);
+            let mut buf = Vec::new();
+            let _ = (&mut reader).take(64 * 1024).read_to_end(&mut buf);
+            *err.lock().unwrap() = String::from_utf8_lossy(&buf).into_owned();
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
     }
     drop(tx);
@@ -320,10 +341,14 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
                 let _ = s.write_all(b"stop\n").and_then(|_| s.flush());
             }
         }
-        if !errors.is_empty() {
+        if !errors.is_empty() && !INTERRUPTED.load(Ordering::SeqCst) {
             // One node failed: stop the others now rather than at the end.
             break;
         }
+    }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        kids.reap(Duration::from_millis(100));
+        return Err(LiveError::Setup("interrupted: every node was stopped".into()));
     }
     kids.reap(Duration::from_secs(2));
     // Wait for the readers to hand over the event lines of nodes that ended.

@@ -222,6 +222,8 @@ impl Endpoint {
                     let s = TcpStream::connect_timeout(&addr, self.connect_timeout)
                         .map_err(LiveError::io(format!("connect to node {to} at {addr}")))?;
                     s.set_nodelay(true).map_err(LiveError::io("set TCP_NODELAY"))?;
+                    // A peer that stops reading cannot block this node for long.
+                    s.set_write_timeout(Some(self.connect_timeout)).map_err(LiveError::io("set a write timeout"))?;
                     self.tcp_out.insert(to, s);
                 }
                 let s = self.tcp_out.get_mut(&to).expect("connected");

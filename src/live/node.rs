@@ -55,6 +55,8 @@ struct Node<'a, P: Process, W: Write + ?Sized> {
     endpoint: Endpoint,
     out: &'a mut W,
     k: u64,
+    /// The time of the latest record.
+    last_t: Nanos,
     seq: u64,
     fired: u64,
     undecodable: u64,
@@ -69,6 +71,10 @@ impl<P: Process, W: Write + ?Sized> Node<'_, P, W> {
     }
 
     fn record(&mut self, t: Nanos, ev: &TraceEvent<'_, P>, rec: RecEv<&P::Msg>) -> Result<(), LiveError> {
+        // A node's records never go back in time: a timer that fired late is
+        // stamped when it ran, after the frames handled before it.
+        let t = t.max(self.last_t);
+        self.last_t = t;
         self.line.clear();
         render_line::<P>(&mut self.line, t, ev);
         let r = Record { t, n: self.id, k: self.k, line: std::mem::take(&mut self.line), ev: rec };
@@ -102,12 +108,12 @@ impl<P: Process, W: Write + ?Sized> Node<'_, P, W> {
         self.frame.clear();
         Header { run: self.opts.run, seq: self.seq, from: self.id, to }.write(&mut self.frame);
         codec::encode(msg, &mut self.frame).map_err(|e| LiveError::Setup(format!("cannot encode {msg}: {e}")))?;
-        if self.frame.len() > crate::transport::udp::MAX_DATAGRAM && self.opts.transport != crate::transport::TransportKind::Tcp {
-            return Err(LiveError::Setup(format!(
-                "message {msg} is {} bytes; a UDP datagram holds at most {}",
-                self.frame.len(),
-                crate::transport::udp::MAX_DATAGRAM
-            )));
+        let limit = match self.opts.transport {
+            crate::transport::TransportKind::Tcp => crate::transport::tcp::MAX_FRAME,
+            _ => crate::transport::udp::MAX_DATAGRAM,
+        };
+        if self.frame.len() > limit {
+            return Err(LiveError::Setup(format!("message {msg} is {} bytes; a frame holds at most {limit}", self.frame.len())));
         }
         Ok(())
     }
@@ -333,7 +339,9 @@ fn run_inner<P: Process>(
 
     let now_unix = unix_ns();
     let until_start = Duration::from_nanos(start.start_unix_ns.saturating_sub(now_unix) as u64);
-    let t0 = Instant::now() + until_start;
+    // A node that reads the start message late keeps the common origin.
+    let late = Duration::from_nanos(now_unix.saturating_sub(start.start_unix_ns) as u64);
+    let t0 = (Instant::now() + until_start).checked_sub(late).unwrap_or_else(Instant::now);
     let clock = plan.clocks.get(&id).map_or_else(Clock::default, |c| Clock::new(c.offset_ns, c.drift_ppm));
     let seed = plan.seed ^ u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x4C49_5645; // "LIVE"
     let mut node = Node::<P, dyn Write> {
@@ -354,6 +362,7 @@ fn run_inner<P: Process>(
         endpoint,
         out,
         k: 0,
+        last_t: 0,
         seq: 0,
         fired: 0,
         undecodable: 0,
@@ -368,11 +377,10 @@ fn run_inner<P: Process>(
     node.dispatch(0, |p, ctx| p.on_start(ctx))?;
     let mut next_step = 0;
     'run: loop {
-        let t = now();
-        if t >= end {
-            break;
-        }
-        // Everything that is due, earliest first.
+        let now_t = now();
+        // Everything that is due, earliest first (a step exactly at the end
+        // still happens, as in the simulator).
+        let t = now_t.min(end);
         loop {
             let step_at = plan.timeline.get(next_step).map(|(at, _)| *at).filter(|&at| at <= t);
             let held_at = node.held.first_key_value().map(|(k, _)| k.0).filter(|&at| at <= t);
@@ -397,6 +405,9 @@ fn run_inner<P: Process>(
                 node.record(at, &TraceEvent::Timer { node: n, timer: &timer }, RecEv::Timer)?;
                 node.dispatch(at, |p, ctx| p.on_timer(ctx, timer))?;
             }
+        }
+        if now_t >= end {
+            break;
         }
         let t = now();
         let next = [

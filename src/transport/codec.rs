@@ -51,6 +51,27 @@ mod tests {
     }
 
     #[test]
+    fn every_f64_comes_back_bit_for_bit() {
+        // serde_json parses decimals exactly only with `float_roundtrip`:
+        // without it about a third of f64 bit patterns came back 1 ULP off,
+        // and a lockstep trace of `div 1 11` differed from the simulated one.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut out = Vec::new();
+        for k in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = if k % 2 == 0 { f64::from_bits(x) } else { 1.0 / (k as f64) };
+            if !v.is_finite() {
+                continue;
+            }
+            out.clear();
+            encode(&v, &mut out).unwrap();
+            assert_eq!(decode::<f64>(&out).unwrap().to_bits(), v.to_bits(), "{v:e}");
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(decode::<Msg>(b"\xff\x00not json").is_err());
         assert!(decode::<Msg>(br#"{"Nope":1}"#).is_err());

@@ -102,10 +102,12 @@ impl Carrier for MulticastCarrier {
         let sender = self.ep.sockets[from as usize].as_ref().expect("opened");
         sender.send_to(&self.ep.frame, dest).map_err(|e| TransportError::io("multicast", format!("send a datagram to {dest}"), e))?;
         let mut copies = Vec::with_capacity(self.n);
+        // One deadline for the whole group, not one per member.
+        let deadline = std::time::Instant::now() + self.ep.timeout;
         for (j, member) in self.members.iter().enumerate() {
             // Every member hears it, the sender too (loopback); the sender's
             // copy is read only to keep its socket's buffer empty.
-            let got = Endpoints::await_frame("multicast", member, &mut self.ep.buf, &mut self.ep.stats, want, self.ep.timeout)?;
+            let got = Endpoints::await_frame("multicast", member, &mut self.ep.buf, &mut self.ep.stats, want, deadline, self.ep.timeout)?;
             copies.push(if j == from as usize { None } else { Some(got) });
         }
         Ok(Some(copies))

@@ -20,6 +20,13 @@ use super::{Carrier, TransportError, TransportKind, TransportOptions, WireStats}
 /// The largest frame accepted (16 MiB): a bigger length prefix is garbage.
 pub const MAX_FRAME: usize = 16 << 20;
 
+/// The largest payload in lockstep. One thread writes a frame and then reads
+/// it, so a frame must fit in what the kernel buffers between the two ends
+/// before anyone reads — on Linux's defaults about 80 KiB on loopback; the
+/// UDP limit keeps every transport's limit the same. (Live nodes read in
+/// their own threads and take frames up to [`MAX_FRAME`].)
+pub const MAX_LOCKSTEP_PAYLOAD: usize = crate::transport::udp::MAX_DATAGRAM - HEADER_LEN;
+
 pub struct TcpCarrier {
     listeners: Vec<Option<(TcpListener, SocketAddr)>>,
     /// (from, to) → (the sender's end, the receiver's end). The receiver's
@@ -92,13 +99,21 @@ impl TcpCarrier {
         let addr = self.listener(to)?;
         let mut out = TcpStream::connect_timeout(&addr, self.timeout).map_err(io(format!("connect to {addr}")))?;
         out.set_nodelay(true).map_err(io("set TCP_NODELAY"))?;
+        // Never block for ever on a frame the kernel cannot take.
+        out.set_write_timeout(Some(self.timeout)).map_err(io("set a write timeout"))?;
         let hello = Header { run: self.run, seq: 0, from, to };
         Self::write_frame(&mut out, hello, &[], &mut self.frame).map_err(io("send a hello"))?;
         let deadline = Instant::now() + self.timeout;
         let (listener, _) = self.listeners[to as usize].as_ref().expect("opened");
         loop {
             match listener.accept() {
-                Ok((inc, _)) => {
+                Ok((inc, peer)) => {
+                    // Ours is the one whose far end is our outgoing socket: a
+                    // stray connection is closed unread (it may never speak).
+                    if out.local_addr().ok() != Some(peer) {
+                        self.stats.foreign += 1;
+                        continue;
+                    }
                     inc.set_nonblocking(false).map_err(io("make a connection blocking"))?;
                     inc.set_read_timeout(Some(self.timeout)).map_err(io("set a read timeout"))?;
                     inc.set_nodelay(true).map_err(io("set TCP_NODELAY"))?;
@@ -128,7 +143,7 @@ impl Carrier for TcpCarrier {
     }
 
     fn max_payload(&self) -> usize {
-        MAX_FRAME - HEADER_LEN
+        MAX_LOCKSTEP_PAYLOAD
     }
 
     fn carry(&mut self, from: u32, to: u32, payload: &[u8]) -> Result<Vec<u8>, TransportError> {
@@ -177,8 +192,10 @@ mod tests {
         assert_eq!(c.stats().frames, 10);
         // An empty payload and a large one.
         assert_eq!(c.carry(2, 1, b"").unwrap(), b"");
-        let big = vec![7u8; 200_000];
+        let big = vec![7u8; MAX_LOCKSTEP_PAYLOAD];
         assert_eq!(c.carry(2, 1, &big).unwrap(), big);
+        let too_big = vec![7u8; MAX_LOCKSTEP_PAYLOAD + 1];
+        assert!(c.carry(2, 1, &too_big).unwrap_err().to_string().contains("does not fit"));
     }
 
     #[test]

@@ -79,31 +79,46 @@ impl Endpoints {
         Ok(h)
     }
 
-    /// Reads from `socket` until the frame `want` arrives; skips and counts
-    /// anything else. Returns the payload.
+    /// Reads from `socket` until the frame `want` arrives, by `deadline`;
+    /// skips and counts anything else. Returns the payload. `timeout` is the
+    /// socket's usual read timeout: after a foreign datagram the wait is cut
+    /// to what is left, then restored.
     pub fn await_frame(
         name: &'static str,
         socket: &UdpSocket,
         buf: &mut [u8],
         stats: &mut WireStats,
         want: Header,
+        deadline: Instant,
         timeout: Duration,
     ) -> Result<Vec<u8>, TransportError> {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let mut shortened = false;
+        let result = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Err(TransportError::Timeout { transport: name, from: want.from, to: want.to, waited: timeout });
+            }
+            if shortened {
+                socket.set_read_timeout(Some(left)).map_err(|e| TransportError::io(name, "set a read timeout", e))?;
+            }
             match socket.recv_from(buf) {
                 Ok((len, _)) => match Header::parse(&buf[..len]) {
-                    Some((h, payload)) if h == want => return Ok(payload.to_vec()),
-                    _ => stats.foreign += 1,
+                    Some((h, payload)) if h == want => break Ok(payload.to_vec()),
+                    _ => {
+                        // Not ours: wait only for what is left from now on.
+                        stats.foreign += 1;
+                        shortened = true;
+                    }
                 },
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(TransportError::io(name, "receive a datagram", e)),
+                Err(e) => break Err(TransportError::io(name, "receive a datagram", e)),
             }
-            if Instant::now() >= deadline {
-                return Err(TransportError::Timeout { transport: name, from: want.from, to: want.to, waited: timeout });
-            }
+        };
+        if shortened {
+            socket.set_read_timeout(Some(timeout)).map_err(|e| TransportError::io(name, "set a read timeout", e))?;
         }
+        result
     }
 
     pub fn carry(&mut self, from: u32, to: u32, payload: &[u8]) -> Result<Vec<u8>, TransportError> {
@@ -115,7 +130,7 @@ impl Endpoints {
         let sender = self.sockets[from as usize].as_ref().expect("opened");
         sender.send_to(&self.frame, dest).map_err(|e| TransportError::io(name, format!("send a datagram to {dest}"), e))?;
         let receiver = self.sockets[to as usize].as_ref().expect("opened");
-        Self::await_frame(name, receiver, &mut self.buf, &mut self.stats, want, self.timeout)
+        Self::await_frame(name, receiver, &mut self.buf, &mut self.stats, want, Instant::now() + self.timeout, self.timeout)
     }
 }
 
