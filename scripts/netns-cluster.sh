@@ -51,6 +51,7 @@ cleanup() {
     done
 }
 trap cleanup EXIT
+# Until the cluster runs, a signal just ends the script (and the EXIT trap cleans up).
 trap 'exit 130' INT TERM
 
 ip netns add "$tag-sw"
@@ -71,6 +72,16 @@ for k in $(seq 1 "$n"); do
 done
 echo "netns-cluster: $n namespaces $tag-1 .. $tag-$n on bridge $tag-sw/br0 (10.77.0.0/24)" >&2
 
+# The cluster runs in the background so that a signal reaches this script at
+# once (bash defers traps while a foreground command runs): it is passed on,
+# the cluster stops and reaps its nodes, and the EXIT trap removes the namespaces.
+"$distlab" cluster "$file" --wrap "ip netns exec $tag-{index}" --bind "10.77.0.{index}" --ttl 1 "$@" &
+cluster=$!
+trap 'kill -TERM "$cluster" 2>/dev/null' INT TERM
 status=0
-"$distlab" cluster "$file" --wrap "ip netns exec $tag-{index}" --bind "10.77.0.{index}" --ttl 1 "$@" || status=$?
+wait "$cluster" || status=$?
+while kill -0 "$cluster" 2>/dev/null; do
+    status=0
+    wait "$cluster" || status=$?
+done
 exit "$status"

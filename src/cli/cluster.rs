@@ -115,7 +115,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<Outcome> {
         transport: args.transport.into(),
         wire: TransportOptions {
             group: args.multicast.group,
-            interface: args.multicast.interface,
+            interface: args.multicast.interface.unwrap_or(std::net::Ipv4Addr::LOCALHOST),
             ttl: args.multicast.ttl,
             ..TransportOptions::default()
         },
@@ -129,6 +129,7 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<Outcome> {
         seed: args.seed,
         startup_timeout: Duration::from_nanos(args.startup_timeout.0),
         trace_dir: args.trace_dir,
+        interface: args.multicast.interface,
         stop_when_idle: args.stop_when_idle.map(|d| Duration::from_nanos(d.0)),
     };
     let mut plan = plan;

@@ -34,8 +34,9 @@ pub struct NodeArgs {
     pub seed: Option<u64>,
     #[arg(long, default_value_t = DEFAULT_GROUP)]
     pub group: Ipv4Addr,
-    #[arg(long, default_value_t = Ipv4Addr::LOCALHOST)]
-    pub interface: Ipv4Addr,
+    /// The multicast interface; default: the bound address.
+    #[arg(long, value_parser = super::wire::parse_interface)]
+    pub interface: Option<Ipv4Addr>,
     #[arg(long, default_value_t = 0)]
     pub ttl: u32,
     #[arg(long, default_value_t = 0)]
@@ -53,9 +54,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<Outcome> {
     if let Some(s) = args.seed {
         plan.seed = s;
     }
-    // Inside a namespace the node's own address is the one to send multicast
-    // by and join the group on (the user named it with --bind).
-    let interface = if args.interface == Ipv4Addr::LOCALHOST && !args.bind.is_loopback() { args.bind } else { args.interface };
+    // Unless the user named an interface, a node sends multicast by and joins
+    // the group on its own address (the one it binds; 127.0.0.1 by default).
+    let interface = args.interface.unwrap_or(if args.bind.is_loopback() { Ipv4Addr::LOCALHOST } else { args.bind });
     let opts = NodeOptions {
         transport: args.transport,
         bind: args.bind,

@@ -33,6 +33,9 @@ use crate::transport::{TransportKind, TransportOptions};
 pub struct ClusterOptions {
     pub transport: TransportKind,
     pub wire: TransportOptions,
+    /// The multicast interface the user named; `None`: each node's own
+    /// bound address (127.0.0.1, or its namespace's address).
+    pub interface: Option<std::net::Ipv4Addr>,
     /// Run length when the scenario sets no `until`: last step + this.
     pub settle: Nanos,
     /// Run length, overriding the scenario.
@@ -159,8 +162,8 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
         }
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(LiveError::io("open a socket"))?;
         s.set_reuse_address(true).map_err(LiveError::io("share the group port"))?;
-        s.bind(&SocketAddrV4::new(g, 0).into()).map_err(LiveError::io(format!("bind to the group {g}")))?;
-        group_port = s.local_addr().ok().and_then(|a| a.as_socket()).map_or(0, |a| a.port());
+        group_port = crate::transport::multicast::free_group_port(g).map_err(LiveError::io(format!("find a free port on {g}")))?;
+        s.bind(&SocketAddrV4::new(g, group_port).into()).map_err(LiveError::io(format!("bind to the group {g}")))?;
         Some(s)
     } else {
         None
@@ -183,7 +186,10 @@ pub fn run_cluster(plan: &Plan, opts: &ClusterOptions, out: &mut dyn Write) -> R
         cmd.args(&words[1..]);
         cmd.arg("node").arg(&opts.file).args(["--id", &id.to_string(), "--transport", opts.transport.name()]);
         cmd.args(["--run-id", &run.to_string(), "--duration-ns", &duration.to_string()]);
-        cmd.args(["--group", &opts.wire.group.to_string(), "--interface", &opts.wire.interface.to_string()]);
+        cmd.args(["--group", &opts.wire.group.to_string()]);
+        if let Some(i) = opts.interface {
+            cmd.args(["--interface", &i.to_string()]);
+        }
         cmd.args(["--ttl", &opts.wire.ttl.to_string(), "--group-port", &group_port.to_string()]);
         if let Some(b) = &opts.bind {
             cmd.args(["--bind", &fill(b, id, index)]);

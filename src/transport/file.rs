@@ -28,8 +28,9 @@ pub struct FileCarrier {
     seq: u64,
     timeout: Duration,
     stats: WireStats,
-    /// The line being read (kept across messages).
-    line: String,
+    /// The line being read (kept across messages), as bytes: a foreign line
+    /// need not be UTF-8.
+    line: Vec<u8>,
     /// The line being written (kept across messages).
     out: Vec<u8>,
 }
@@ -60,7 +61,7 @@ impl FileCarrier {
             seq: 0,
             timeout: opts.timeout,
             stats: WireStats::default(),
-            line: String::new(),
+            line: Vec::new(),
             out: Vec::new(),
         })
     }
@@ -79,6 +80,18 @@ impl FileCarrier {
             *slot = Some(Inbox { writer, reader });
         }
         Ok(slot.as_mut().expect("opened"))
+    }
+}
+
+/// The payload of frame `want` in `line`, if the line is (or ends with) it:
+/// a foreign partial line written without its newline just before ours is
+/// glued to the front of ours.
+fn ours(line: &[u8], want: Header) -> Option<Vec<u8>> {
+    let start = line.windows(5).rposition(|w| w == b"DLW1 ")?;
+    let text = std::str::from_utf8(&line[start..]).ok()?;
+    match Header::parse_text(text) {
+        Some((h, payload)) if h == want => Some(payload.as_bytes().to_vec()),
+        _ => None,
     }
 }
 
@@ -132,16 +145,20 @@ impl Carrier for FileCarrier {
             // Keep what a partial read left: a line counts once its newline is there.
             let got = inbox
                 .reader
-                .read_line(&mut buf)
+                .read_until(b'\n', &mut buf)
                 .map_err(|e| TransportError::io("file", format!("read the inbox of node index {to}"), e))?;
-            if buf.ends_with('\n') {
-                let line = buf.trim_end_matches('\n');
-                match Header::parse_text(line) {
-                    Some((h, payload)) if h == want => break Ok(payload.as_bytes().to_vec()),
-                    _ => self.stats.foreign += 1,
+            if buf.ends_with(b"\n") {
+                if let Some(payload) = ours(&buf[..buf.len() - 1], want) {
+                    break Ok(payload);
                 }
+                self.stats.foreign += 1;
                 buf.clear();
                 continue;
+            }
+            if buf.len() > MAX_LINE {
+                // Somebody else's endless line: not ours, dropped.
+                self.stats.foreign += 1;
+                buf.clear();
             }
             if got == 0 {
                 if Instant::now() >= deadline {
@@ -177,6 +194,10 @@ mod tests {
         OpenOptions::new().append(true).open(dir.join("node-1.inbox")).unwrap().write_all(b"hello from the seed\n").unwrap();
         assert_eq!(c.carry(0, 1, b"{}").unwrap(), b"{}");
         assert_eq!(c.stats().foreign, 1);
+        // Not UTF-8, and a partial line with no newline before ours: skipped, ours still found.
+        OpenOptions::new().append(true).open(dir.join("node-1.inbox")).unwrap().write_all(b"\xff\xfe binary\npartial ").unwrap();
+        assert_eq!(c.carry(2, 1, b"[1]").unwrap(), b"[1]");
+        assert_eq!(c.stats().foreign, 2);
         drop(c);
         assert!(!dir.exists());
     }

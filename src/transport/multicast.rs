@@ -19,6 +19,15 @@ use super::{Carrier, TransportError, TransportKind, TransportOptions, WireStats}
 /// the run is interesting; the error says so instead.
 pub const MAX_MEMBERS: usize = 4096;
 
+/// A port on `group` that no socket holds right now. A socket with
+/// SO_REUSEADDR that binds port 0 may be handed a port another run's reuse
+/// sockets already share; a probe without it gets a port nobody holds, which
+/// the members then bind together.
+pub fn free_group_port(group: Ipv4Addr) -> std::io::Result<u16> {
+    let probe = UdpSocket::bind(SocketAddrV4::new(group, 0))?;
+    Ok(probe.local_addr()?.port())
+}
+
 pub struct MulticastCarrier {
     ep: Endpoints,
     group: Ipv4Addr,
@@ -64,10 +73,9 @@ impl MulticastCarrier {
                 self.n, self.n
             )));
         }
-        let first = self.member_socket(0)?;
-        self.port = first.local_addr().map_err(|e| TransportError::io("multicast", "read the group port", e))?.port();
-        self.members.push(first);
-        for _ in 1..self.n {
+        self.port =
+            free_group_port(self.group).map_err(|e| TransportError::io("multicast", format!("find a free port on {}", self.group), e))?;
+        for _ in 0..self.n {
             let s = self.member_socket(self.port)?;
             self.members.push(s);
         }
