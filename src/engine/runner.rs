@@ -74,6 +74,16 @@ impl NodeClock {
     }
 }
 
+/// How a message meets the real transport in `Runner::transmit`.
+enum Carry {
+    /// Carry it if there is a real transport.
+    Now,
+    /// A group send has already carried it.
+    Done,
+    /// A group send carried it and this receiver's copy did not decode.
+    Undecodable(Vec<u8>),
+}
+
 pub struct Runner<'p, P: Process> {
     plan: &'p Plan,
     ids: Vec<NodeId>,
@@ -203,14 +213,10 @@ impl<'p, P: Process> Runner<'p, P> {
             let Some(bytes) = copy else { continue };
             let j = j as u32;
             match codec::decode::<P::Msg>(&bytes) {
-                Ok(m) => self.transmit(sink, i, j, m, true),
-                Err(_) => {
-                    // Sent, then lost to corruption: both show in the trace.
-                    self.stats.sent.add(msg.kind());
-                    let (from, to) = (self.ids[i as usize], self.ids[j as usize]);
-                    self.trace_msg(sink, TraceEvent::Send { from, to, msg });
-                    self.decode_copy(sink, i, j, msg, &bytes);
-                }
+                Ok(m) => self.transmit(sink, i, j, m, Carry::Done),
+                // Sent, then lost to corruption, after the same hooks and
+                // network draws as on every other transport.
+                Err(_) => self.transmit(sink, i, j, msg.clone(), Carry::Undecodable(bytes)),
             }
         }
         true
@@ -326,7 +332,7 @@ impl<'p, P: Process> Runner<'p, P> {
     fn perform(&mut self, sink: &mut dyn TraceSink<P>, i: u32, effect: Effect<P>) {
         match effect {
             Effect::Send(to, msg) => match self.idx(to) {
-                Some(j) => self.transmit(sink, i, j, msg, false),
+                Some(j) => self.transmit(sink, i, j, msg, Carry::Now),
                 None => {
                     let text =
                         format!("process {} sent {msg} to {to}, which is not in the scenario: message discarded", self.ids[i as usize]);
@@ -340,7 +346,7 @@ impl<'p, P: Process> Runner<'p, P> {
                 let n = self.ids.len() as u32;
                 for j in 0..n {
                     if j != i {
-                        self.transmit(sink, i, j, msg.clone(), false);
+                        self.transmit(sink, i, j, msg.clone(), Carry::Now);
                     }
                 }
             }
@@ -370,9 +376,9 @@ impl<'p, P: Process> Runner<'p, P> {
         }
     }
 
-    /// Sends one message from `i` to `j` through the network model; `carried`
-    /// when a group send has already taken it over the real transport.
-    fn transmit(&mut self, sink: &mut dyn TraceSink<P>, i: u32, j: u32, msg: P::Msg, carried: bool) {
+    /// Sends one message from `i` to `j` through the network model; `carry`
+    /// says whether the real transport (if any) still has to take it.
+    fn transmit(&mut self, sink: &mut dyn TraceSink<P>, i: u32, j: u32, msg: P::Msg, carry: Carry) {
         self.stats.sent.add(msg.kind());
         let (from, to) = (self.ids[i as usize], self.ids[j as usize]);
         self.trace_msg(sink, TraceEvent::Send { from, to, msg: &msg });
@@ -389,13 +395,16 @@ impl<'p, P: Process> Runner<'p, P> {
                 self.trace_msg(sink, TraceEvent::Drop { from, to, msg: &msg, reason });
             }
             Fate::Delivered { mut delay, mut duplicate } => {
-                let msg = if self.wire.is_some() && !carried {
-                    match self.carry(sink, i, j, msg) {
+                let msg = match carry {
+                    Carry::Now if self.wire.is_some() => match self.carry(sink, i, j, msg) {
                         Some(m) => m,
                         None => return,
+                    },
+                    Carry::Undecodable(bytes) => {
+                        self.decode_copy(sink, i, j, &msg, &bytes);
+                        return;
                     }
-                } else {
-                    msg
+                    _ => msg,
                 };
                 match verdict {
                     Verdict::Delay(d) => delay += d,

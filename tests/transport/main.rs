@@ -201,3 +201,51 @@ fn basic_multicast_over_the_multicast_transport_is_one_datagram_per_multicast() 
     // Each reached the N − 1 others.
     assert_eq!(mc.stats.delivered, multicasts * (plan.nodes.len() as u64 - 1));
 }
+
+/// A multicast transport whose first group send arrives corrupted at one member.
+struct CorruptGroup {
+    inner: distlab::transport::multicast::MulticastCarrier,
+    done: bool,
+}
+
+impl Carrier for CorruptGroup {
+    fn kind(&self) -> TransportKind {
+        TransportKind::Multicast
+    }
+    fn max_payload(&self) -> usize {
+        self.inner.max_payload()
+    }
+    fn carry(&mut self, from: u32, to: u32, payload: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.inner.carry(from, to, payload)
+    }
+    fn carry_group(&mut self, from: u32, payload: &[u8]) -> Result<Option<Vec<Option<Vec<u8>>>>, TransportError> {
+        let mut copies = self.inner.carry_group(from, payload)?;
+        if !self.done
+            && let Some(c) = copies.as_mut().and_then(|v| v.iter_mut().flatten().next())
+        {
+            c[0] = 0xff;
+            self.done = true;
+        }
+        Ok(copies)
+    }
+    fn stats(&self) -> WireStats {
+        self.inner.stats()
+    }
+}
+
+#[test]
+fn an_undecodable_group_copy_is_sent_then_dropped_like_any_copy() {
+    use distlab::algorithms::mutex::ricart_agrawala::RaNode;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plan = scenario::load(&root.join("scenarios/mutex/ricart-agrawala-concurrent.yaml")).unwrap();
+    let params = parse_params::<RaNode>(&plan).unwrap();
+    let mut runner = Runner::<RaNode>::new(&plan, &params, Vec::new(), Limits::default());
+    let inner = distlab::transport::multicast::MulticastCarrier::new(plan.nodes.len(), &TransportOptions::default()).unwrap();
+    runner.set_carrier(Box::new(CorruptGroup { inner, done: false }));
+    runner.run(&mut NullSink);
+    assert!(runner.wire_error.is_none());
+    let s = &runner.stats;
+    assert_eq!(s.undecodable, 1, "{s:?}");
+    // Every copy sent is accounted for: delivered, dropped by the network, or undecodable.
+    assert_eq!(s.sent.total(), s.delivered + s.undecodable + s.lost + s.partitioned + s.receiver_down + s.by_script - s.duplicated);
+}
