@@ -44,16 +44,7 @@ fn participant(id: NodeId) -> String {
 
 /// Renders `events` as a Mermaid sequence diagram over `nodes`.
 pub fn render(events: &[RecordedEvent], nodes: &[NodeId], title: &str) -> String {
-    let mut ids: Vec<NodeId> = Vec::new();
-    for &id in nodes {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    let mut extra: Vec<NodeId> = events.iter().flat_map(|e| [e.node, e.peer]).flatten().filter(|id| !ids.contains(id)).collect();
-    extra.sort_unstable();
-    extra.dedup();
-    ids.extend(extra);
+    let ids = super::recorded::lane_ids(nodes, events.iter());
 
     let mut o = String::new();
     o.push_str("sequenceDiagram\n");

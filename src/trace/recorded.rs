@@ -74,6 +74,22 @@ impl EventKind {
     }
 }
 
+/// The lanes of a picture: the scenario's nodes in order, then any other id
+/// the events name (a message to a node outside the scenario), in id order.
+pub fn lane_ids<'a>(nodes: &[NodeId], events: impl Iterator<Item = &'a RecordedEvent>) -> Vec<NodeId> {
+    let mut ids: Vec<NodeId> = Vec::new();
+    for &id in nodes {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let mut extra: Vec<NodeId> = events.flat_map(|e| [e.node, e.peer]).flatten().filter(|id| !ids.contains(id)).collect();
+    extra.sort_unstable();
+    extra.dedup();
+    ids.extend(extra);
+    ids
+}
+
 /// One trace event as plain data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RecordedEvent {

@@ -31,16 +31,7 @@ pub const REGEX: &str = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})";
 
 /// Renders `events` as a ShiViz log over `nodes`.
 pub fn render(events: &[RecordedEvent], nodes: &[NodeId], title: &str) -> String {
-    let mut ids: Vec<NodeId> = Vec::new();
-    for &id in nodes {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    let mut extra: Vec<NodeId> = events.iter().flat_map(|e| [e.node, e.peer]).flatten().filter(|id| !ids.contains(id)).collect();
-    extra.sort_unstable();
-    extra.dedup();
-    ids.extend(extra);
+    let ids = super::recorded::lane_ids(nodes, events.iter());
     let lanes: BTreeMap<NodeId, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let n = ids.len();
 

@@ -233,16 +233,7 @@ pub fn render(events: &[RecordedEvent], nodes: &[NodeId], title: &str, opts: &Sv
     });
 
     // Lanes: the scenario's nodes in order, then any stranger in id order.
-    let mut ids: Vec<NodeId> = Vec::new();
-    for &id in nodes {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    let mut extra: Vec<NodeId> = shown.iter().flat_map(|e| [e.node, e.peer]).flatten().filter(|id| !ids.contains(id)).collect();
-    extra.sort_unstable();
-    extra.dedup();
-    ids.extend(extra);
+    let ids = super::recorded::lane_ids(nodes, shown.iter());
     let lanes: BTreeMap<NodeId, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let n = ids.len().max(1);
     let lane_w = match n {
