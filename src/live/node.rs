@@ -52,6 +52,8 @@ struct Node<'a, P: Process, W: Write + ?Sized> {
     held: BTreeMap<(Nanos, u64), (NodeId, P::Msg)>,
     tick: u64,
     peers: BTreeMap<NodeId, SocketAddr>,
+    /// Node id → dense index.
+    index: BTreeMap<NodeId, u32>,
     endpoint: Endpoint,
     out: &'a mut W,
     k: u64,
@@ -66,8 +68,9 @@ struct Node<'a, P: Process, W: Write + ?Sized> {
 }
 
 impl<P: Process, W: Write + ?Sized> Node<'_, P, W> {
+    /// The dense index of node `id` (looked up on every frame received).
     fn idx(&self, id: NodeId) -> Option<u32> {
-        self.plan.nodes.iter().position(|&n| n == id).map(|i| i as u32)
+        self.index.get(&id).copied()
     }
 
     fn record(&mut self, t: Nanos, ev: &TraceEvent<'_, P>, rec: RecEv<&P::Msg>) -> Result<(), LiveError> {
@@ -359,6 +362,7 @@ fn run_inner<P: Process>(
         held: BTreeMap::new(),
         tick: 0,
         peers: start.peers,
+        index: plan.nodes.iter().enumerate().map(|(i, &n)| (n, i as u32)).collect(),
         endpoint,
         out,
         k: 0,
