@@ -98,7 +98,7 @@ pub struct ClusterArgs {
 }
 
 pub fn run(args: ClusterArgs) -> anyhow::Result<Outcome> {
-    let plan = match distlab::scenario::load(&args.file) {
+    let mut plan = match distlab::scenario::load(&args.file) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -132,7 +132,6 @@ pub fn run(args: ClusterArgs) -> anyhow::Result<Outcome> {
         interface: args.multicast.interface,
         stop_when_idle: args.stop_when_idle.map(|d| Duration::from_nanos(d.0)),
     };
-    let mut plan = plan;
     if let Some(s) = args.seed {
         plan.seed = s;
     }
