@@ -4,10 +4,12 @@
 
 pub mod clock;
 pub mod network;
+pub mod prefetch;
 pub mod queue;
 pub mod runner;
 pub mod script;
 pub mod stats;
+pub mod wheel;
 
 use std::io::{self, Write};
 

@@ -13,8 +13,11 @@
 //!   [`MAX_LANES`] delays a run uses). Timers of one delay are set at
 //!   non-decreasing times, so each lane is already sorted by `(time, seq)`:
 //!   setting a timer is an append and firing one a pop from the front;
-//! - the timer table: every pending timer of every node, in a slab with a
-//!   per-node list. Cancelling or replacing a timer frees its slot at once and
+//! - the timer table: every pending timer of every node. Each node owns
+//!   [`OWN_SLOTS`] slots side by side, found from its number alone, so that
+//!   the runner can ask for them ahead of time with the node's record; a node
+//!   with more pending timers takes slots from a shared slab, in a per-node
+//!   list. Cancelling or replacing a timer frees its slot at once and
 //!   bumps the slot's generation; the lane or heap key it left behind no longer
 //!   matches and is dropped, without running anything, when it reaches the
 //!   front (timers of other delays than the lanes' go to the heap and are
@@ -28,8 +31,9 @@
 //! Which structure holds an entry changes nothing but speed.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
+use super::wheel::{Timed, Wheel};
 use crate::process::{Nanos, Process};
 
 /// What happens when an entry comes due. Node numbers are dense indices.
@@ -104,6 +108,13 @@ impl Key {
     }
 }
 
+impl Timed for Key {
+    #[inline(always)]
+    fn time(&self) -> u64 {
+        self.time
+    }
+}
+
 impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         self.order() == other.order()
@@ -128,13 +139,20 @@ enum Payload<P: Process> {
     Full(Ev<P>),
 }
 
+/// How many keys ahead of a lane's front `fifo_pop` asks for timer slots.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Timer slots each node owns (more pending timers go to the shared slab).
+pub const OWN_SLOTS: usize = 2;
+
 /// One pending timer, or a free slot (`timer` is `None`).
 struct TimerSlot<T> {
     timer: Option<T>,
     node: u32,
     /// Bumped whenever the slot is freed: keys of older timers stop matching.
     generation: u32,
-    /// The next slot of the node's list, or of the free list.
+    /// For a shared slot, the next slot of the node's list, or of the free
+    /// list (an owned slot is on no list).
     next: u32,
     /// The FIFO its key waits in, or [`IN_HEAP`].
     fifo: u8,
@@ -156,7 +174,7 @@ const STEPS: usize = 0;
 
 /// The runner's queue (see the module documentation).
 pub struct Queue<P: Process> {
-    heap: BinaryHeap<Key>,
+    heap: Wheel<Key>,
     /// The timeline's steps (FIFO [`STEPS`]), then one FIFO per timer lane.
     fifos: Vec<VecDeque<Key>>,
     /// A copy of each FIFO's front key ([`EMPTY`] when it is empty), so that
@@ -166,9 +184,11 @@ pub struct Queue<P: Process> {
     lane_delays: Vec<Nanos>,
     payloads: Vec<Payload<P>>,
     free_payload: u32,
+    /// Node `i`'s own slots at `OWN_SLOTS * i ..`, then the shared slab.
     timers: Vec<TimerSlot<P::Timer>>,
+    /// The shared slab's free list.
     free_timer: u32,
-    /// Each node's first pending timer slot (a list through `TimerSlot::next`).
+    /// Each node's first shared slot (a list through `TimerSlot::next`).
     heads: Vec<u32>,
     seq: u64,
     /// Entries that will still do something (stale timer keys not counted).
@@ -178,16 +198,18 @@ pub struct Queue<P: Process> {
 }
 
 impl<P: Process> Queue<P> {
-    /// An empty queue for `nodes` nodes.
-    pub fn new(nodes: usize) -> Self {
+    /// An empty queue for `nodes` nodes, whose messages take up to `span` ns.
+    pub fn new(nodes: usize, span: Nanos) -> Self {
         Queue {
-            heap: BinaryHeap::new(),
+            heap: Wheel::for_span(span),
             fifos: vec![VecDeque::new()],
             fronts: [EMPTY; 1 + MAX_LANES],
             lane_delays: Vec::new(),
             payloads: Vec::new(),
             free_payload: NIL,
-            timers: Vec::new(),
+            timers: (0..nodes * OWN_SLOTS)
+                .map(|k| TimerSlot { timer: None, node: (k / OWN_SLOTS) as u32, generation: 0, next: NIL, fifo: IN_HEAP })
+                .collect(),
             free_timer: NIL,
             heads: vec![NIL; nodes],
             seq: 0,
@@ -203,7 +225,7 @@ impl<P: Process> Queue<P> {
         self.fifos[STEPS].reserve(steps);
         self.payloads.reserve(steps + nodes);
         self.heap.reserve(nodes);
-        self.timers.reserve(2 * nodes);
+        self.timers.reserve(nodes);
     }
 
     #[inline]
@@ -231,14 +253,29 @@ impl<P: Process> Queue<P> {
     fn fifo_pop(&mut self, f: usize) {
         let q = &mut self.fifos[f];
         q.pop_front();
-        while let Some(k) = q.front() {
-            if k.is_payload() || self.timers[k.slot as usize].generation == k.generation {
-                self.fronts[f] = *k;
-                return;
+        loop {
+            // Most keys behind a timer lane's front are of cancelled timers,
+            // each in a slot somewhere: ask for the slot a few keys ahead.
+            if let Some(k) = q.get(PREFETCH_AHEAD)
+                && !k.is_payload()
+                && let Some(s) = self.timers.get(k.slot as usize)
+            {
+                super::prefetch::prefetch(s);
             }
-            q.pop_front();
+            match q.front() {
+                Some(k) if k.is_payload() || self.timers[k.slot as usize].generation == k.generation => {
+                    self.fronts[f] = *k;
+                    return;
+                }
+                Some(_) => {
+                    q.pop_front();
+                }
+                None => {
+                    self.fronts[f] = EMPTY;
+                    return;
+                }
+            }
         }
-        self.fronts[f] = EMPTY;
     }
 
     /// Schedules `ev` at `time`; returns its sequence number.
@@ -277,21 +314,14 @@ impl<P: Process> Queue<P> {
     pub fn set_timer(&mut self, node: u32, timer: P::Timer, time: Nanos, delay: Nanos) {
         self.cancel_timer(node, &timer);
         let seq = self.next_seq();
-        let head = &mut self.heads[node as usize];
-        let slot = if self.free_timer != NIL {
-            let slot = self.free_timer;
-            let s = &mut self.timers[slot as usize];
-            self.free_timer = s.next;
-            s.timer = Some(timer);
-            s.node = node;
-            s.next = *head;
-            slot
+        let own = node as usize * OWN_SLOTS;
+        let slot = if let Some(k) = self.timers[own..own + OWN_SLOTS].iter().position(|s| s.timer.is_none()) {
+            let slot = own + k;
+            self.timers[slot].timer = Some(timer);
+            slot as u32
         } else {
-            assert!(self.timers.len() < PAYLOAD as usize, "more than 2^31 pending timers");
-            self.timers.push(TimerSlot { timer: Some(timer), node, generation: 0, next: *head, fifo: IN_HEAP });
-            (self.timers.len() - 1) as u32
+            self.shared_slot(node, timer)
         };
-        *head = slot;
         let key = Key { time, seq, slot, generation: self.timers[slot as usize].generation };
         let lane = match self.lane_delays.iter().position(|&d| d == delay) {
             Some(k) => Some(k),
@@ -316,16 +346,46 @@ impl<P: Process> Queue<P> {
         self.timers[slot as usize].fifo = fifo;
     }
 
+    /// A slot of the shared slab for `timer` of `node`, linked into its list.
+    #[cold]
+    fn shared_slot(&mut self, node: u32, timer: P::Timer) -> u32 {
+        let head = &mut self.heads[node as usize];
+        let slot = if self.free_timer != NIL {
+            let slot = self.free_timer;
+            let s = &mut self.timers[slot as usize];
+            self.free_timer = s.next;
+            s.timer = Some(timer);
+            s.node = node;
+            s.next = *head;
+            slot
+        } else {
+            assert!(self.timers.len() < PAYLOAD as usize, "more than 2^31 pending timers");
+            self.timers.push(TimerSlot { timer: Some(timer), node, generation: 0, next: *head, fifo: IN_HEAP });
+            (self.timers.len() - 1) as u32
+        };
+        *head = slot;
+        slot
+    }
+
+    /// Whether `slot` is one of the nodes' own slots (not the shared slab's).
+    #[inline(always)]
+    fn is_own(&self, slot: u32) -> bool {
+        (slot as usize) < self.heads.len() * OWN_SLOTS
+    }
+
     /// Frees timer slot `slot` (unlinked already) and makes its keys stale;
     /// a key at the front of its lane is dropped at once.
     #[inline]
     fn free_timer_slot(&mut self, slot: u32) -> P::Timer {
+        let own = self.is_own(slot);
         let s = &mut self.timers[slot as usize];
         s.generation = s.generation.wrapping_add(1);
-        s.next = self.free_timer;
         let fifo = s.fifo;
         let timer = s.timer.take().expect("a pending timer slot holds a timer");
-        self.free_timer = slot;
+        if !own {
+            s.next = self.free_timer;
+            self.free_timer = slot;
+        }
         self.live -= 1;
         self.best = None;
         if fifo != IN_HEAP && self.fronts[fifo as usize].slot == slot {
@@ -355,6 +415,11 @@ impl<P: Process> Queue<P> {
     /// Cancels node `node`'s pending timer equal to `timer`, if there is one.
     #[inline]
     pub fn cancel_timer(&mut self, node: u32, timer: &P::Timer) {
+        let own = node as usize * OWN_SLOTS;
+        if let Some(k) = self.timers[own..own + OWN_SLOTS].iter().position(|s| s.timer.as_ref() == Some(timer)) {
+            self.free_timer_slot((own + k) as u32);
+            return;
+        }
         let mut prev = NIL;
         let mut at = self.heads[node as usize];
         while at != NIL {
@@ -375,6 +440,11 @@ impl<P: Process> Queue<P> {
 
     /// Cancels every pending timer of node `node` (a crash).
     pub fn clear_timers(&mut self, node: u32) {
+        for slot in node as usize * OWN_SLOTS..(node as usize + 1) * OWN_SLOTS {
+            if self.timers[slot].timer.is_some() {
+                self.free_timer_slot(slot as u32);
+            }
+        }
         let mut at = std::mem::replace(&mut self.heads[node as usize], NIL);
         while at != NIL {
             let next = self.timers[at as usize].next;
@@ -399,9 +469,9 @@ impl<P: Process> Queue<P> {
     fn find_slow(&mut self) -> bool {
         let mut best = EMPTY;
         let mut src = Src::Heap;
-        while let Some(k) = self.heap.peek() {
-            if self.is_live(k) {
-                best = *k;
+        while let Some(&k) = self.heap.peek() {
+            if self.is_live(&k) {
+                best = k;
                 break;
             }
             self.heap.pop();
@@ -427,6 +497,30 @@ impl<P: Process> Queue<P> {
     #[inline]
     pub fn peek_target(&self) -> Option<u32> {
         self.best.and_then(|(k, _)| (k.is_payload() && k.generation != NIL).then_some(k.generation))
+    }
+
+    /// The receiver of the delivery that is probably next (the front of the
+    /// heap's current window), after asking for its payload's cache lines:
+    /// the runner asks for the receiver's record, so that both are loaded
+    /// while the current event is handled. A guess, used for speed only.
+    #[inline(always)]
+    pub fn upcoming_target(&self) -> Option<u32> {
+        let k = self.heap.front()?;
+        if !k.is_payload() {
+            return None;
+        }
+        if let Some(p) = self.payloads.get((k.slot & !PAYLOAD) as usize) {
+            super::prefetch::prefetch(p);
+        }
+        (k.generation != NIL).then_some(k.generation)
+    }
+
+    /// Asks for node `node`'s own timer slots (see [`Self::upcoming_target`]).
+    #[inline(always)]
+    pub fn prefetch_timers(&self, node: u32) {
+        if let Some(own) = self.timers.get(node as usize * OWN_SLOTS..(node as usize + 1) * OWN_SLOTS) {
+            super::prefetch::prefetch_slice(own);
+        }
     }
 
     /// The time of the earliest entry.
@@ -459,7 +553,9 @@ impl<P: Process> Queue<P> {
             }
         } else {
             let node = self.timers[key.slot as usize].node;
-            self.unlink(node, key.slot);
+            if !self.is_own(key.slot) {
+                self.unlink(node, key.slot);
+            }
             let timer = self.free_timer_slot(key.slot);
             Some((key.time, Due::Timer { node, timer }))
         }
@@ -523,7 +619,7 @@ mod tests {
 
     #[test]
     fn time_then_schedule_order_across_heap_and_lanes() {
-        let mut q = Queue::<N>::new(3);
+        let mut q = Queue::<N>::new(3, 10);
         q.push(5, Ev::Step(0));
         q.set_timer(0, 1, 5, 5);
         q.push(5, Ev::Step(1));
@@ -539,7 +635,7 @@ mod tests {
 
     #[test]
     fn cancelled_replaced_and_cleared_timers_never_fire() {
-        let mut q = Queue::<N>::new(2);
+        let mut q = Queue::<N>::new(2, 10);
         q.set_timer(0, 1, 10, 10);
         q.set_timer(0, 2, 10, 10);
         q.set_timer(0, 1, 12, 12); // replaces the first
@@ -557,5 +653,71 @@ mod tests {
         assert_eq!(got[0], (12, "timer 0/1".to_string()));
         assert_eq!(got.len(), 1 + MAX_LANES + 1);
         assert!(got.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    /// Random timers set, replaced, cancelled and cleared on a few nodes,
+    /// mixed with deliveries, against a plain list of what is pending: the
+    /// queue hands back exactly the live entries, earliest `(time, seq)` first,
+    /// whether a timer sits in a node's own slots or in the shared slab.
+    #[test]
+    fn timers_match_a_plain_model() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let nodes = 4u32;
+        let mut q = Queue::<N>::new(nodes as usize, 5000);
+        /// (time, seq, what): what is `Some((node, timer))` for a timer, `None` for a delivery.
+        type Pending = (Nanos, u64, Option<(u32, u32)>);
+        let mut model: Vec<Pending> = Vec::new();
+        let mut now = 0;
+        for _ in 0..20_000 {
+            let r = next();
+            let node = (r % u64::from(nodes)) as u32;
+            let timer = (r >> 8) as u32 % 5;
+            match r >> 16 & 7 {
+                0..=2 => {
+                    let delay = [10, 20, 35, 7000][(r >> 20) as usize % 4] + (r >> 24) % 3;
+                    model.retain(|e| e.2 != Some((node, timer)));
+                    let seq = q.seq;
+                    q.set_timer(node, timer, now + delay, delay);
+                    model.push((now + delay, seq, Some((node, timer))));
+                }
+                3 => {
+                    model.retain(|e| e.2 != Some((node, timer)));
+                    q.cancel_timer(node, &timer);
+                }
+                4 if r >> 30 & 15 == 0 => {
+                    model.retain(|e| !matches!(e.2, Some((n, _)) if n == node));
+                    q.clear_timers(node);
+                }
+                5 => {
+                    let t = now + (r >> 20) % 4000;
+                    let seq = q.push(t, Ev::Deliver { from: 0, to: node, msg: M });
+                    model.push((t, seq, None));
+                }
+                _ => {
+                    let want = model.iter().enumerate().min_by_key(|(_, e)| (e.0, e.1)).map(|(i, e)| (i, *e));
+                    assert_eq!(q.len(), model.len());
+                    match (q.pop(), want) {
+                        (None, None) => {}
+                        (Some((t, due)), Some((i, (wt, _, what)))) => {
+                            assert_eq!(t, wt);
+                            match (due, what) {
+                                (Due::Timer { node, timer }, Some(w)) => assert_eq!((node, timer), w),
+                                (Due::Ev(Ev::Deliver { .. }), None) => {}
+                                _ => panic!("a timer where a delivery was due, or the reverse"),
+                            }
+                            model.swap_remove(i);
+                            now = t;
+                        }
+                        (got, want) => panic!("queue gave {:?}, model {:?}", got.map(|g| g.0), want.map(|w| w.1)),
+                    }
+                }
+            }
+        }
     }
 }

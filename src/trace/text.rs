@@ -258,11 +258,20 @@ fn put_right<const W: usize>(out: &mut Vec<u8>, v: u64) {
     let mut buf = [b' '; 20];
     let start = fill_digits(&mut buf, v);
     if start >= 20 - W {
-        // The common case, a number that fits: a copy of constant length.
-        out.extend_from_slice(&buf[20 - W..]);
+        // The common case, a number that fits: a copy of constant length,
+        // which compiles to a few moves rather than a call to `memcpy`.
+        let fixed: &[u8; W] = buf[20 - W..].try_into().expect("W <= 20");
+        out.extend_from_slice(fixed);
     } else {
-        out.extend_from_slice(&buf[start..]);
+        put_wide(out, &buf[start..]);
     }
+}
+
+/// A number wider than its column: written whole.
+#[cold]
+#[inline(never)]
+fn put_wide(out: &mut Vec<u8>, digits: &[u8]) {
+    out.extend_from_slice(digits);
 }
 
 /// The time column of the last line, kept: most lines share their time with
@@ -272,6 +281,9 @@ pub struct TimeColumn {
     time: Nanos,
     bytes: Vec<u8>,
 }
+
+/// The time column's usual width: up to 999,999,999 ms (11.6 days).
+const TIME_WIDTH: usize = 15;
 
 impl Default for TimeColumn {
     fn default() -> Self {
@@ -287,7 +299,11 @@ impl TimeColumn {
             put_time(&mut self.bytes, t);
             self.time = t;
         }
-        out.extend_from_slice(&self.bytes);
+        // A copy of constant length in the usual case (see `put_right`).
+        match self.bytes.first_chunk::<TIME_WIDTH>() {
+            Some(fixed) if self.bytes.len() == TIME_WIDTH => out.extend_from_slice(fixed),
+            _ => put_wide(out, &self.bytes),
+        }
     }
 }
 
