@@ -5,9 +5,10 @@
 //! Three structures share that one order, and `pop` takes the earliest of
 //! their heads:
 //!
-//! - a binary heap of small keys (`time`, `seq`, a slot number: 24 bytes), whose
-//!   payloads (deliveries, timeline steps, script callbacks) wait in a slab, so
-//!   that sifting moves keys, not messages;
+//! - a priority queue of small keys (`time`, `seq`, a slot number: 24 bytes),
+//!   whose payloads (deliveries, timeline steps, script callbacks) wait in a
+//!   slab, so that sifting moves keys, not messages: a binary heap, behind a
+//!   timing wheel once it is large ([`super::wheel`]);
 //! - a FIFO of timeline steps, which come in time order;
 //! - *timer lanes*: one FIFO per distinct timer delay (the first
 //!   [`MAX_LANES`] delays a run uses). Timers of one delay are set at
@@ -142,6 +143,10 @@ enum Payload<P: Process> {
 /// How many keys ahead of a lane's front `fifo_pop` asks for timer slots.
 const PREFETCH_AHEAD: usize = 4;
 
+/// Nodes from which `fifo_pop` prefetches: below, the timer table stays in
+/// the caches and the prefetch costs more than it saves.
+const PREFETCH_FROM_NODES: usize = 4096;
+
 /// Timer slots each node owns (more pending timers go to the shared slab).
 pub const OWN_SLOTS: usize = 2;
 
@@ -195,6 +200,9 @@ pub struct Queue<P: Process> {
     live: usize,
     /// The earliest live entry, while nothing was pushed since it was found.
     best: Option<(Key, Src)>,
+    /// Whether the timer table outgrows the caches, so that `fifo_pop` asks
+    /// for slots ahead ([`PREFETCH_FROM_NODES`]).
+    prefetching: bool,
 }
 
 impl<P: Process> Queue<P> {
@@ -215,6 +223,7 @@ impl<P: Process> Queue<P> {
             seq: 0,
             live: 0,
             best: None,
+            prefetching: nodes >= PREFETCH_FROM_NODES,
         }
     }
 
@@ -256,7 +265,8 @@ impl<P: Process> Queue<P> {
         loop {
             // Most keys behind a timer lane's front are of cancelled timers,
             // each in a slot somewhere: ask for the slot a few keys ahead.
-            if let Some(k) = q.get(PREFETCH_AHEAD)
+            if self.prefetching
+                && let Some(k) = q.get(PREFETCH_AHEAD)
                 && !k.is_payload()
                 && let Some(s) = self.timers.get(k.slot as usize)
             {
