@@ -4,11 +4,11 @@
 //! without crashes. A token lost with a crashed holder or in transit is never
 //! regenerated: nobody enters again, and the liveness check says so.
 //!
-//! **Messages.** Each site keeps RN[j], the highest request number heard from
-//! j; the token carries LN[j], the number of j's last satisfied request, and a
-//! queue Q. A site without the token increments RN[i] and sends
+//! **Messages.** Each site keeps `RN[j]`, the highest request number heard from
+//! j; the token carries `LN[j]`, the number of j's last satisfied request, and a
+//! queue Q. A site without the token increments `RN[i]` and sends
 //! `REQUEST(i, n)` to the N−1 others; the holder sends the `TOKEN` when idle
-//! and RN[j] = LN[j] + 1. On leaving, the holder sets LN[i] = RN[i], appends
+//! and `RN[j]` = `LN[j]` + 1. On leaving, the holder sets `LN[i]` = `RN[i]`, appends
 //! every site with an outstanding request to Q, and passes the token to Q's
 //! head. N messages per entry (N−1 REQUEST + 1 TOKEN), 0 when the requester
 //! already holds the token.
