@@ -61,7 +61,7 @@ pub struct Wheel<T: Timed> {
 }
 
 impl<T: Timed> Wheel<T> {
-    /// A wheel whose windows are `2^shift` ns wide (at least [`MIN_SHIFT`]).
+    /// A wheel whose windows are `2^shift` ns wide (at least 1.024 µs).
     pub fn new(shift: u32) -> Self {
         Wheel {
             cur: BinaryHeap::new(),
