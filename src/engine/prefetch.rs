@@ -19,12 +19,15 @@ pub fn prefetch_slice<T>(s: &[T]) {
 }
 
 /// The lines of the `bytes` bytes at `p`, rounded up to a whole line, at
-/// most four.
+/// most four; nothing for an empty value.
 #[inline(always)]
 fn lines(p: *const u8, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        if bytes == 0 {
+            return;
+        }
         let p = p.cast::<i8>();
         // A value that straddles a line boundary touches one more line.
         let lines = (bytes + (p as usize & 63)).div_ceil(64).clamp(1, 4);

@@ -208,6 +208,7 @@ pub struct Queue<P: Process> {
 impl<P: Process> Queue<P> {
     /// An empty queue for `nodes` nodes, whose messages take up to `span` ns.
     pub fn new(nodes: usize, span: Nanos) -> Self {
+        assert!(nodes * OWN_SLOTS < PAYLOAD as usize, "more than 2^30 nodes");
         Queue {
             heap: Wheel::for_span(span),
             fifos: vec![VecDeque::new()],
@@ -322,6 +323,8 @@ impl<P: Process> Queue<P> {
     /// Sets `timer` of node `node` to fire at `time`, `delay` from now,
     /// replacing a pending timer equal to it.
     pub fn set_timer(&mut self, node: u32, timer: P::Timer, time: Nanos, delay: Nanos) {
+        // Another node's number would reach into the shared slab.
+        assert!((node as usize) < self.heads.len(), "no node {node}");
         self.cancel_timer(node, &timer);
         let seq = self.next_seq();
         let own = node as usize * OWN_SLOTS;
@@ -425,6 +428,8 @@ impl<P: Process> Queue<P> {
     /// Cancels node `node`'s pending timer equal to `timer`, if there is one.
     #[inline]
     pub fn cancel_timer(&mut self, node: u32, timer: &P::Timer) {
+        // Another node's number would reach into the shared slab.
+        assert!((node as usize) < self.heads.len(), "no node {node}");
         let own = node as usize * OWN_SLOTS;
         if let Some(k) = self.timers[own..own + OWN_SLOTS].iter().position(|s| s.timer.as_ref() == Some(timer)) {
             self.free_timer_slot((own + k) as u32);
@@ -450,6 +455,8 @@ impl<P: Process> Queue<P> {
 
     /// Cancels every pending timer of node `node` (a crash).
     pub fn clear_timers(&mut self, node: u32) {
+        // Another node's number would reach into the shared slab.
+        assert!((node as usize) < self.heads.len(), "no node {node}");
         for slot in node as usize * OWN_SLOTS..(node as usize + 1) * OWN_SLOTS {
             if self.timers[slot].timer.is_some() {
                 self.free_timer_slot(slot as u32);
@@ -680,6 +687,9 @@ mod tests {
         };
         let nodes = 4u32;
         let mut q = Queue::<N>::new(nodes as usize, 5000);
+        // The large-run paths on a small queue: lane prefetch, windows.
+        q.prefetching = true;
+        q.heap.spread_from(8);
         /// (time, seq, what): what is `Some((node, timer))` for a timer, `None` for a delivery.
         type Pending = (Nanos, u64, Option<(u32, u32)>);
         let mut model: Vec<Pending> = Vec::new();
@@ -688,28 +698,43 @@ mod tests {
             let r = next();
             let node = (r % u64::from(nodes)) as u32;
             let timer = (r >> 8) as u32 % 5;
-            match r >> 16 & 7 {
-                0..=2 => {
+            match r >> 16 & 15 {
+                0..=4 => {
                     let delay = [10, 20, 35, 7000][(r >> 20) as usize % 4] + (r >> 24) % 3;
                     model.retain(|e| e.2 != Some((node, timer)));
                     let seq = q.seq;
                     q.set_timer(node, timer, now + delay, delay);
                     model.push((now + delay, seq, Some((node, timer))));
                 }
-                3 => {
+                5 => {
                     model.retain(|e| e.2 != Some((node, timer)));
                     q.cancel_timer(node, &timer);
                 }
-                4 if r >> 30 & 15 == 0 => {
+                6 if r >> 30 & 15 == 0 => {
                     model.retain(|e| !matches!(e.2, Some((n, _)) if n == node));
                     q.clear_timers(node);
                 }
-                5 => {
+                7 | 8 => {
                     let t = now + (r >> 20) % 4000;
                     let seq = q.push(t, Ev::Deliver { from: 0, to: node, msg: M });
                     model.push((t, seq, None));
                 }
+                9 => {
+                    // Peek, then cancel what was due: the queue must not hand it out.
+                    if let Some(t) = q.peek_time()
+                        && let Some(i) = model.iter().position(|e| e.0 == t && e.2.is_some())
+                        && let Some((node, timer)) = model[i].2
+                        && model.iter().filter(|e| e.0 == t).count() == 1
+                    {
+                        q.cancel_timer(node, &timer);
+                        model.swap_remove(i);
+                    }
+                }
                 _ => {
+                    if let Some(j) = q.upcoming_target() {
+                        assert!(j < nodes);
+                        q.prefetch_timers(j);
+                    }
                     let want = model.iter().enumerate().min_by_key(|(_, e)| (e.0, e.1)).map(|(i, e)| (i, *e));
                     assert_eq!(q.len(), model.len());
                     match (q.pop(), want) {

@@ -87,6 +87,13 @@ impl<T: Timed> Wheel<T> {
         e.time() >> self.shift
     }
 
+    /// Spreads into windows from `n` entries on (tests: the queue's own
+    /// tests run small queues through the windows too).
+    #[cfg(test)]
+    pub(crate) fn spread_from(&mut self, n: usize) {
+        self.spread_at = n;
+    }
+
     /// Room for `n` more entries in the current window's heap.
     pub fn reserve(&mut self, n: usize) {
         self.cur.reserve(n);

@@ -65,3 +65,35 @@ fn jsonl_lines_are_json_objects_with_time_and_verb() {
     let counted: u64 = last["summary"]["stats"]["sent"].as_array().expect("tally").iter().map(|kv| kv[1].as_u64().expect("count")).sum();
     assert_eq!(sends, counted, "every send line is counted in the summary");
 }
+
+/// FNV-1a, 64 bits: a fixed hash of a whole trace.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A run large enough for the queue's large-run paths: more than 1,024
+/// messages in flight (the timing wheel spreads into windows), more than
+/// 4,096 nodes and 1 MiB of node records (the loop prefetches), Ack timers
+/// that fire (loss) and nodes that crash mid-election. Its trace must be the
+/// one the plain binary-heap queue gave: the hashes were taken with commit
+/// f680867, before the wheel. (The scenarios under scenarios/ are all small
+/// enough to stay in the plain heap, so their snapshots do not cover this.)
+#[test]
+fn a_large_run_through_the_timing_wheel_gives_the_binary_heap_trace() {
+    let n = 6000;
+    let mut yaml =
+        format!("name: big ring\nalgorithm: election.ring\nnodes: {n}\nseed: 7\nnetwork: {{latency: 1ms..3ms, loss: 1%}}\ntimeline:\n");
+    for k in 1..=n {
+        yaml.push_str(&format!("  - {{at: 0ms, node: {k}, do: start_election}}\n"));
+    }
+    yaml.push_str(&format!("  - {{at: 2ms, crash: [{n}, 2999]}}\n"));
+    let plan = distlab::scenario::yaml::load_str("big.yaml", &yaml).expect("loads");
+    let text = render(&plan, Format::Text);
+    assert!(text.lines().count() > 50_000, "{} lines", text.lines().count());
+    let jsonl = render(&plan, Format::Jsonl);
+    assert_eq!(
+        (fnv1a(&text), fnv1a(&jsonl)),
+        (10_146_269_308_554_025_465, 4_971_188_634_050_740_707),
+        "trace hashes (text, jsonl) changed"
+    );
+}
