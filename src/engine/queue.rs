@@ -83,8 +83,8 @@ struct Key {
     slot: u32,
     /// For a timer, the generation of its slot when it was set. For a
     /// payload, the node it is for (a delivery's receiver) or [`NIL`]: the
-    /// runner touches that node's record while the payload is still being
-    /// fetched.
+    /// runner asks for that node's record one event ahead
+    /// ([`Queue::upcoming_target`]).
     generation: u32,
 }
 
@@ -143,10 +143,6 @@ enum Payload<P: Process> {
 /// How many keys ahead of a lane's front `fifo_pop` asks for timer slots.
 const PREFETCH_AHEAD: usize = 4;
 
-/// Nodes from which `fifo_pop` prefetches: below, the timer table stays in
-/// the caches and the prefetch costs more than it saves.
-const PREFETCH_FROM_NODES: usize = 4096;
-
 /// Timer slots each node owns (more pending timers go to the shared slab).
 pub const OWN_SLOTS: usize = 2;
 
@@ -200,14 +196,15 @@ pub struct Queue<P: Process> {
     live: usize,
     /// The earliest live entry, while nothing was pushed since it was found.
     best: Option<(Key, Src)>,
-    /// Whether the timer table outgrows the caches, so that `fifo_pop` asks
-    /// for slots ahead ([`PREFETCH_FROM_NODES`]).
+    /// Whether the run is large enough for `fifo_pop` to ask for timer slots
+    /// ahead (the runner decides, for the queue and its own loop at once).
     prefetching: bool,
 }
 
 impl<P: Process> Queue<P> {
-    /// An empty queue for `nodes` nodes, whose messages take up to `span` ns.
-    pub fn new(nodes: usize, span: Nanos) -> Self {
+    /// An empty queue for `nodes` nodes, whose messages take up to `span` ns;
+    /// `prefetching` for runs whose tables outgrow the caches.
+    pub fn new(nodes: usize, span: Nanos, prefetching: bool) -> Self {
         assert!(nodes * OWN_SLOTS < PAYLOAD as usize, "more than 2^30 nodes");
         Queue {
             heap: Wheel::for_span(span),
@@ -224,18 +221,18 @@ impl<P: Process> Queue<P> {
             seq: 0,
             live: 0,
             best: None,
-            prefetching: nodes >= PREFETCH_FROM_NODES,
+            prefetching,
         }
     }
 
     /// Room for `steps` timeline steps (they are pushed before the run
-    /// starts) and, to begin with, about one message and two timers per node.
+    /// starts) and, to begin with, about one message per node (every node
+    /// already has its own timer slots).
     pub fn reserve_steps(&mut self, steps: usize) {
         let nodes = self.heads.len();
         self.fifos[STEPS].reserve(steps);
         self.payloads.reserve(steps + nodes);
         self.heap.reserve(nodes);
-        self.timers.reserve(nodes);
     }
 
     #[inline]
@@ -323,13 +320,11 @@ impl<P: Process> Queue<P> {
     /// Sets `timer` of node `node` to fire at `time`, `delay` from now,
     /// replacing a pending timer equal to it.
     pub fn set_timer(&mut self, node: u32, timer: P::Timer, time: Nanos, delay: Nanos) {
-        // Another node's number would reach into the shared slab.
-        assert!((node as usize) < self.heads.len(), "no node {node}");
         self.cancel_timer(node, &timer);
         let seq = self.next_seq();
-        let own = node as usize * OWN_SLOTS;
-        let slot = if let Some(k) = self.timers[own..own + OWN_SLOTS].iter().position(|s| s.timer.is_none()) {
-            let slot = own + k;
+        let own = self.own_slots(node);
+        let slot = if let Some(k) = self.timers[own.clone()].iter().position(|s| s.timer.is_none()) {
+            let slot = own.start + k;
             self.timers[slot].timer = Some(timer);
             slot as u32
         } else {
@@ -380,6 +375,14 @@ impl<P: Process> Queue<P> {
         slot
     }
 
+    /// Node `node`'s own timer slots.
+    #[inline(always)]
+    fn own_slots(&self, node: u32) -> std::ops::Range<usize> {
+        // Another node's number would reach into the shared slab.
+        assert!((node as usize) < self.heads.len(), "no node {node}");
+        node as usize * OWN_SLOTS..(node as usize + 1) * OWN_SLOTS
+    }
+
     /// Whether `slot` is one of the nodes' own slots (not the shared slab's).
     #[inline(always)]
     fn is_own(&self, slot: u32) -> bool {
@@ -428,11 +431,9 @@ impl<P: Process> Queue<P> {
     /// Cancels node `node`'s pending timer equal to `timer`, if there is one.
     #[inline]
     pub fn cancel_timer(&mut self, node: u32, timer: &P::Timer) {
-        // Another node's number would reach into the shared slab.
-        assert!((node as usize) < self.heads.len(), "no node {node}");
-        let own = node as usize * OWN_SLOTS;
-        if let Some(k) = self.timers[own..own + OWN_SLOTS].iter().position(|s| s.timer.as_ref() == Some(timer)) {
-            self.free_timer_slot((own + k) as u32);
+        let own = self.own_slots(node);
+        if let Some(k) = self.timers[own.clone()].iter().position(|s| s.timer.as_ref() == Some(timer)) {
+            self.free_timer_slot((own.start + k) as u32);
             return;
         }
         let mut prev = NIL;
@@ -455,9 +456,7 @@ impl<P: Process> Queue<P> {
 
     /// Cancels every pending timer of node `node` (a crash).
     pub fn clear_timers(&mut self, node: u32) {
-        // Another node's number would reach into the shared slab.
-        assert!((node as usize) < self.heads.len(), "no node {node}");
-        for slot in node as usize * OWN_SLOTS..(node as usize + 1) * OWN_SLOTS {
+        for slot in self.own_slots(node) {
             if self.timers[slot].timer.is_some() {
                 self.free_timer_slot(slot as u32);
             }
@@ -509,13 +508,6 @@ impl<P: Process> Queue<P> {
         true
     }
 
-    /// The node the earliest entry (found by [`Self::peek_time`]) is for, if
-    /// it is a delivery.
-    #[inline]
-    pub fn peek_target(&self) -> Option<u32> {
-        self.best.and_then(|(k, _)| (k.is_payload() && k.generation != NIL).then_some(k.generation))
-    }
-
     /// The receiver of the delivery that is probably next (the front of the
     /// heap's current window), after asking for its payload's cache lines:
     /// the runner asks for the receiver's record, so that both are loaded
@@ -535,7 +527,7 @@ impl<P: Process> Queue<P> {
     /// Asks for node `node`'s own timer slots (see [`Self::upcoming_target`]).
     #[inline(always)]
     pub fn prefetch_timers(&self, node: u32) {
-        if let Some(own) = self.timers.get(node as usize * OWN_SLOTS..(node as usize + 1) * OWN_SLOTS) {
+        if let Some(own) = self.timers.get(self.own_slots(node)) {
             super::prefetch::prefetch_slice(own);
         }
     }
@@ -636,7 +628,7 @@ mod tests {
 
     #[test]
     fn time_then_schedule_order_across_heap_and_lanes() {
-        let mut q = Queue::<N>::new(3, 10);
+        let mut q = Queue::<N>::new(3, 10, false);
         q.push(5, Ev::Step(0));
         q.set_timer(0, 1, 5, 5);
         q.push(5, Ev::Step(1));
@@ -652,7 +644,7 @@ mod tests {
 
     #[test]
     fn cancelled_replaced_and_cleared_timers_never_fire() {
-        let mut q = Queue::<N>::new(2, 10);
+        let mut q = Queue::<N>::new(2, 10, false);
         q.set_timer(0, 1, 10, 10);
         q.set_timer(0, 2, 10, 10);
         q.set_timer(0, 1, 12, 12); // replaces the first
@@ -686,9 +678,8 @@ mod tests {
             x
         };
         let nodes = 4u32;
-        let mut q = Queue::<N>::new(nodes as usize, 5000);
         // The large-run paths on a small queue: lane prefetch, windows.
-        q.prefetching = true;
+        let mut q = Queue::<N>::new(nodes as usize, 5000, true);
         q.heap.spread_from(8);
         /// (time, seq, what): what is `Some((node, timer))` for a timer, `None` for a delivery.
         type Pending = (Nanos, u64, Option<(u32, u32)>);

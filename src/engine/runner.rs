@@ -33,8 +33,9 @@ impl Default for Limits {
     }
 }
 
-/// Bytes of node records from which the loop prefetches: a run whose
-/// records fit in a core's L2 cache gains nothing and pays the instructions.
+/// Bytes of node records from which the loop (and the queue's timer lanes)
+/// prefetch: a run whose records fit in a core's L2 cache gains nothing and
+/// pays the instructions.
 const PREFETCH_FROM: usize = 1 << 20;
 
 /// Everything the runner keeps about one node, together, so that handling an
@@ -251,6 +252,7 @@ impl<'p, P: Process> Runner<'p, P> {
             })
             .collect();
         let n = ids.len();
+        let prefetching = n * std::mem::size_of::<Node<P>>() >= PREFETCH_FROM;
         Runner {
             plan,
             ids,
@@ -258,8 +260,8 @@ impl<'p, P: Process> Runner<'p, P> {
             nodes,
             net,
             rng: ChaCha8Rng::seed_from_u64(plan.seed),
-            queue: Queue::new(n, max_latency),
-            prefetching: n * std::mem::size_of::<Node<P>>() >= PREFETCH_FROM,
+            queue: Queue::new(n, max_latency, prefetching),
+            prefetching,
             now: 0,
             effects: Vec::new(),
             stats: Stats::default(),
@@ -474,17 +476,10 @@ impl<'p, P: Process> Runner<'p, P> {
                 break StopReason::EventLimit;
             }
             self.stats.queue_len_sum += self.queue.len() as u64;
-            // On large runs the receiver's record and the message are cache
-            // misses. Ask for this event's (in case the guess below was
-            // wrong), then for the next one's, which load while this event
-            // is handled.
-            if self.prefetching
-                && let Some(j) = self.queue.peek_target()
-                && let Some(node) = self.nodes.get(j as usize)
-            {
-                prefetch(node);
-            }
             let Some((time, due)) = self.queue.pop() else { break StopReason::Quiescent };
+            // On large runs the receiver's record, the message and the
+            // timer slots are cache misses: ask for the next delivery's,
+            // which load while this event is handled.
             if self.prefetching
                 && let Some(j) = self.queue.upcoming_target()
                 && let Some(node) = self.nodes.get(j as usize)
