@@ -7,7 +7,8 @@
 #
 # Defaults: scenarios/election/seed-ring.yaml, target/pictures/report.png
 # (the HTML beside it). Installs Chromium with apt-get when it is missing and
-# this user may; otherwise says so and exits 0 without a screenshot.
+# this user may; otherwise says so and exits 0 without a screenshot (under
+# CI, where a skipped check does not count, it fails instead).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -33,6 +34,10 @@ if [ -z "$browser" ]; then
             browser=chromium
         fi
     fi
+fi
+if [ -z "$browser" ] && [ -n "${CI:-}" ]; then
+    echo "FAIL: CI needs Chromium for the screenshot and could not install it" >&2
+    exit 1
 fi
 if [ -z "$browser" ]; then
     echo "skipped: no Chromium here and it cannot be installed (needs root and apt-get); open $html in a browser instead"
