@@ -183,7 +183,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.reliable",
         family: "multicast",
-        summary: "reliable multicast: per-link sequence numbers, ACK/NACK and bounded retransmission, 2(N-1) per multicast; promises validity, integrity",
+        summary: "reliable multicast (R-multicast): receivers relay each message on first receipt, over per-link sequence numbers, ACK/NACK and bounded retransmission, 2(N-1)^2 per multicast; promises validity, agreement, integrity",
         commands: multicast::COMMANDS,
         message_kinds: multicast::reliable::KINDS,
         checks: crate::check::multicast::CHECKS,
@@ -196,7 +196,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.fifo",
         family: "multicast",
-        summary: "FIFO multicast: reliable, plus a hold-back queue per sender, 2(N-1) per multicast; promises validity, integrity, fifo",
+        summary: "FIFO multicast: reliable (relayed), plus a hold-back queue per sender, 2(N-1)^2 per multicast; promises validity, agreement, integrity, fifo",
         commands: multicast::COMMANDS,
         message_kinds: multicast::fifo::KINDS,
         checks: crate::check::multicast::CHECKS,
@@ -209,7 +209,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.causal",
         family: "multicast",
-        summary: "causal multicast: reliable, vector timestamps and a hold-back queue, 2(N-1) per multicast; promises validity, integrity, fifo, causal",
+        summary: "causal multicast: reliable (relayed), vector timestamps and a hold-back queue, 2(N-1)^2 per multicast; promises validity, agreement, integrity, fifo, causal",
         commands: multicast::COMMANDS,
         message_kinds: multicast::causal::KINDS,
         checks: crate::check::multicast::CHECKS,
@@ -222,7 +222,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.total",
         family: "multicast",
-        summary: "total-order multicast with a fixed sequencer: DATA then ORDER, N-1 + N-1 plus ACKs; promises validity, integrity, total",
+        summary: "total-order multicast with a fixed sequencer: DATA then ORDER, both relayed, (N-1)^2 + (N-1)^2 plus ACKs; promises validity, agreement, integrity, total (validity only while the sequencer is up)",
         commands: multicast::COMMANDS,
         message_kinds: multicast::total::KINDS,
         checks: crate::check::multicast::CHECKS,
@@ -235,7 +235,7 @@ pub static ALGORITHMS: &[Algorithm] = &[
     Algorithm {
         name: "multicast.isis",
         family: "multicast",
-        summary: "ISIS total order: PROPOSE priorities, AGREE on the largest, 3(N-1) plus ACKs; promises validity, integrity, total",
+        summary: "ISIS total order: PROPOSE priorities, AGREE on the largest, 3(N-1) plus ACKs; promises validity, integrity, total (validity only while every member is up)",
         commands: multicast::COMMANDS,
         message_kinds: multicast::isis::KINDS,
         checks: crate::check::multicast::CHECKS,

@@ -1,23 +1,24 @@
 //! `multicast.fifo` — FIFO-ordered reliable multicast: every member delivers
 //! the messages of one sender in the order that sender multicast them.
 //!
-//! **How.** Reliable multicast (see [`super::reliable`]) plus a hold-back
+//! **How.** Reliable multicast (see [`super::reliable`]: per-link repair,
+//! and receivers relay each message on first receipt) plus a hold-back
 //! queue: each member remembers the next number it expects from each sender
 //! and holds back a message that arrives early (`2.3` before `2.2`) until
 //! the ones before it have been delivered.
 //!
-//! **Guarantee.** Validity, integrity and FIFO order. Messages of different
-//! senders may be delivered in different orders at different members (no
-//! causal or total order); agreement as for reliable multicast (information
-//! only: a sender that crashes mid-multicast may leave a member without its
-//! message, and then also without its later ones).
+//! **Guarantee.** Validity, agreement (also when a sender crashes after
+//! some copies got through: the relays carry them), integrity and FIFO
+//! order. Messages of different senders may be delivered in different
+//! orders at different members (no causal or total order).
 //!
-//! **Messages.** As reliable multicast: N−1 `DATA` + N−1 `ACK` = 2(N−1) per
-//! multicast on a loss-free network.
+//! **Messages.** As reliable multicast: (N−1)² `DATA` (N−1 from the sender,
+//! N−2 relayed by each receiver) + (N−1)² `ACK` = 2(N−1)² per multicast on a
+//! loss-free network.
 //!
 //! **Source.** Coulouris et al., *Distributed Systems*, §15.4 (FIFO
-//! ordering with per-sender sequence numbers and a hold-back queue);
-//! Kshemkalyani and Singhal, *Distributed Computing*, ch. 6.
+//! ordering with per-sender sequence numbers and a hold-back queue, over
+//! R-multicast); Kshemkalyani and Singhal, *Distributed Computing*, ch. 6.
 
 use std::collections::BTreeMap;
 
@@ -37,14 +38,21 @@ pub struct Fifo {
 impl Ordering for Fifo {
     type Params = Params;
     const RELIABLE: bool = true;
-    const PROMISES: Promises = Promises { fifo: true, ..Promises::VALIDITY_INTEGRITY };
+    const PROMISES: Promises = Promises { fifo: true, ..Promises::VALIDITY_INTEGRITY_AGREEMENT };
 
     fn new(_: NodeId, _: &Setup<'_, Params>) -> Self {
         Fifo { last: BTreeMap::new(), held: BTreeMap::new() }
     }
 
+    fn origin(&self, body: &Body) -> Option<NodeId> {
+        match body {
+            Body::Data { id, .. } => Some(id.sender),
+            _ => None,
+        }
+    }
+
     fn multicast(&mut self, g: &mut Group, ctx: &mut Ctx<'_, MulticastNode<Self>>, id: MsgId, text: String) {
-        g.send_all(ctx, &Body::Data { id, text: text.clone(), vt: None });
+        g.r_multicast(ctx, &Body::Data { id, text: text.clone(), vt: None });
         self.last.insert(id.sender, id.seq);
         g.deliver(ctx, id, text);
     }

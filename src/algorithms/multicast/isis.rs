@@ -14,12 +14,21 @@
 //! priority at the front blocks the ones behind it, because its final
 //! priority can only grow.
 //!
-//! **Guarantee.** Validity, integrity and total order as long as every
-//! member stays up: a sender waits for *every* proposal, so one crashed
-//! member stops all deliveries that follow (ISIS relies on a membership
-//! service to remove it; this lab version does not have one). Not FIFO or
-//! causal in general. Agreement as for reliable multicast (information
-//! only).
+//! **Guarantee.** Integrity and total order on every run. Validity only
+//! on runs where every member stays up, because a crash stops delivery for
+//! good: a sender waits for *every* proposal, so one crashed member stops every
+//! later message from being agreed; and a sender that crashes after its
+//! `DATA` reached a member but before its `AGREE` leaves that message
+//! tentative at the front of the member's hold-back queue, so every later
+//! message, those of correct senders too, is held back behind it. ISIS
+//! relies on a membership service to remove a crashed member and settle its
+//! messages; this lab version has none (relaying `DATA` as the other
+//! algorithms do would not help: only the sender can fix a priority). The
+//! checker judges validity on every run, so a scenario with a crash lists it
+//! under `expect: violations`. Agreement is not promised (a sender that
+//! crashes while sending its `AGREE`s leaves some members with a final
+//! priority and others without) and is reported as information. Not FIFO or
+//! causal in general.
 //!
 //! **Messages.** N−1 `DATA` + N−1 `PROPOSE` + N−1 `AGREE` = 3(N−1) per
 //! multicast, plus one `ACK` for each on a loss-free network.

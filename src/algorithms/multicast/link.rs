@@ -19,6 +19,11 @@
 //! `retries` repeats the sender gives up on that message to that member (a
 //! crashed or cut-off member) and says so, so every run ends.
 //!
+//! **Not enough alone.** A link repairs loss only while its sender is up:
+//! a copy lost just before its sender crashes is never sent again. That is
+//! why the algorithms above it relay their messages (R-multicast, see
+//! [`super`]).
+//!
 //! **Cost.** One `ACK` per numbered message on a loss-free network: the
 //! textbook count of each algorithm, twice.
 //!

@@ -12,6 +12,18 @@
 //! link, cumulative and selective ACKs, NACKs for gaps, a retransmit buffer
 //! and a bounded retransmit timer), so that loss and duplication are repaired
 //! below the ordering.
+//!
+//! **R-multicast.** Loss repaired per link is not enough when a sender
+//! crashes: a member whose copy was lost never gets it again. So reliable,
+//! FIFO, causal and total multicast send their messages (and the sequencer
+//! its `ORDER`s) as Coulouris's R-multicast: a member that receives such a
+//! message for the first time relays it, over the same reliable links, to
+//! every member but itself and the message's origin, and only then hands it
+//! to the ordering ([`Ordering::origin`] says which messages and whose; later
+//! copies are dropped). A message that reached one correct member therefore
+//! reaches all of them, whether or not its sender stays up (agreement). The
+//! price: on a loss-free network (N−1)² copies of each message instead of
+//! N−1, and an `ACK` for each.
 
 pub mod basic;
 pub mod causal;
@@ -99,7 +111,24 @@ pub enum Body {
     Agree { id: MsgId, prio: Prio },
 }
 
+/// What tells apart the messages that can be R-multicast (a message, a
+/// sequencer's number), to drop the relayed copies of one already received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Key {
+    Data(MsgId),
+    Order(u64),
+}
+
 impl Body {
+    /// Its key, for the kinds that can be R-multicast.
+    pub fn key(&self) -> Option<Key> {
+        match self {
+            Body::Data { id, .. } => Some(Key::Data(*id)),
+            Body::Order { order, .. } => Some(Key::Order(*order)),
+            Body::Propose { .. } | Body::Agree { .. } => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Body::Data { .. } => "DATA",
@@ -277,6 +306,9 @@ pub struct Group {
     pub reliable: bool,
     /// Every message this node has delivered.
     pub delivered: BTreeSet<MsgId>,
+    /// Every R-multicast message this node has sent or received (its
+    /// relayed copies are dropped).
+    received: BTreeSet<Key>,
 }
 
 impl Group {
@@ -312,6 +344,27 @@ impl Group {
         }
     }
 
+    /// R-multicast: sends `body`, which originates here, to every other
+    /// member; receivers relay it (see [`Ordering::origin`]).
+    pub fn r_multicast<O: Ordering>(&mut self, ctx: &mut Ctx<'_, MulticastNode<O>>, body: &Body) {
+        self.received.extend(body.key());
+        self.send_all(ctx, body);
+    }
+
+    /// The receiving side of R-multicast: returns whether `body`, which
+    /// `origin` R-multicast, arrives here for the first time, and if so first
+    /// relays it to every member but this one and `origin`.
+    fn r_receive<O: Ordering>(&mut self, ctx: &mut Ctx<'_, MulticastNode<O>>, origin: NodeId, body: &Body) -> bool {
+        let Some(key) = body.key() else { return true };
+        if !self.received.insert(key) {
+            return false;
+        }
+        for to in self.others().into_iter().filter(|&n| n != origin) {
+            self.send(ctx, to, body.clone());
+        }
+        true
+    }
+
     /// Hands `id` to the application (the `Delivered` observation).
     pub fn deliver<O: Ordering>(&mut self, ctx: &mut Ctx<'_, MulticastNode<O>>, id: MsgId, text: String) {
         self.delivered.insert(id);
@@ -336,8 +389,15 @@ pub trait Ordering: Sized + 'static {
     /// This node multicasts `text` as message `id` (the `Multicast`
     /// observation is already out).
     fn multicast(&mut self, g: &mut Group, ctx: &mut Ctx<'_, MulticastNode<Self>>, id: MsgId, text: String);
-    /// `body` arrived from `from` (once, over the reliable layer; as often as
-    /// the network delivers it for basic).
+    /// The node that R-multicast `body`, if this ordering sends it that way:
+    /// receivers then relay it and hand up only its first copy. `None` (the
+    /// default) for messages sent point to point or plainly multicast.
+    fn origin(&self, _body: &Body) -> Option<NodeId> {
+        None
+    }
+    /// `body` arrived from `from` (once, over the reliable layer, or for an
+    /// R-multicast message once whoever relayed it; as often as the network
+    /// delivers it for basic).
     fn receive(&mut self, g: &mut Group, ctx: &mut Ctx<'_, MulticastNode<Self>>, from: NodeId, body: Body);
 }
 
@@ -363,6 +423,7 @@ impl<O: Ordering> Process for MulticastNode<O> {
             link: Link::new(setup.params.link(setup.max_latency)),
             reliable: O::RELIABLE,
             delivered: BTreeSet::new(),
+            received: BTreeSet::new(),
         };
         MulticastNode { g, o: O::new(id, setup) }
     }
@@ -372,7 +433,13 @@ impl<O: Ordering> Process for MulticastNode<O> {
             Msg::Raw(body) => self.o.receive(&mut self.g, ctx, from, body),
             Msg::Data { seq, body } => {
                 if let Some(body) = self.g.link.on_data(ctx, from, seq, body) {
-                    self.o.receive(&mut self.g, ctx, from, body);
+                    let first = match self.o.origin(&body) {
+                        Some(origin) => self.g.r_receive(ctx, origin, &body),
+                        None => true,
+                    };
+                    if first {
+                        self.o.receive(&mut self.g, ctx, from, body);
+                    }
                 }
             }
             Msg::Ack { upto, ahead } => self.g.link.on_ack(ctx, from, upto, &ahead),

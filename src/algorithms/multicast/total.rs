@@ -2,26 +2,33 @@
 //! every member delivers the messages in the same order, the order in which
 //! the sequencer numbered them.
 //!
-//! **How.** The sender sends `DATA` to every other member (through the
-//! reliable layer) and keeps its own copy. The sequencer (`params.sequencer`,
-//! default the first node listed) gives each message it receives, or
-//! multicasts, the next number and sends `ORDER id is number k` to every
-//! other member. Every member holds back each message until it has both the
-//! message and its number and has delivered every lower number — the
-//! sender too, for its own message.
+//! **How.** The sender R-multicasts `DATA` (see [`super::reliable`]:
+//! per-link repair, and every receiver relays it on first receipt) and keeps
+//! its own copy. The sequencer (`params.sequencer`, default the first node
+//! listed) gives each message it receives, or multicasts, the next number
+//! and R-multicasts `ORDER id is number k` (relayed the same way). Every
+//! member holds back each message until it has both the message and its
+//! number and has delivered every lower number — the sender too, for its own
+//! message.
 //!
-//! **Guarantee.** Validity, integrity and total order while the sequencer is
-//! up. Not FIFO or causal in general (the sequencer numbers messages in the
-//! order it receives them). The sequencer is a single point of failure: when
-//! it crashes, nothing more is delivered (validity fails, the crash scenario
-//! shows it). Agreement as for reliable multicast (information only).
+//! **Guarantee.** Integrity, total order and agreement on every run:
+//! because both the messages and the numbers are relayed, a sender (or the
+//! sequencer) that crashes after one copy got through cannot leave one
+//! correct member waiting for what another has. Validity (every message of a
+//! correct sender is delivered by every correct member) as long as the
+//! sequencer is up: the sequencer is a single point of failure, and once it
+//! crashes nothing new gets a number and nothing more is delivered (the
+//! `total-sequencer-crash` scenario shows it). Not FIFO or causal in general
+//! (the sequencer numbers messages in the order it receives them).
 //!
-//! **Messages.** N−1 `DATA` + N−1 `ORDER` per multicast (the sequencer's own
-//! multicasts too), plus one `ACK` for each: 2(N−1) + 2(N−1) on a loss-free
-//! network.
+//! **Messages.** On a loss-free network, per multicast (the sequencer's own
+//! too): (N−1)² `DATA` (N−1 from the sender, N−2 relayed by each receiver)
+//! and (N−1)² `ORDER` (N−1 from the sequencer, N−2 relayed by each
+//! receiver), plus one `ACK` for each: 4(N−1)².
 //!
 //! **Source.** Coulouris et al., *Distributed Systems*, §15.4 (total
-//! ordering using a sequencer); Kaashoek et al., the Amoeba sequencer (1989);
+//! ordering using a sequencer, with R-multicast in place of B-multicast
+//! to make it reliable); Kaashoek et al., the Amoeba sequencer (1989);
 //! Kshemkalyani and Singhal, *Distributed Computing*, ch. 6.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,7 +61,7 @@ impl Total {
         }
         self.last_order += 1;
         let order = self.last_order;
-        g.send_all(ctx, &Body::Order { id, order });
+        g.r_multicast(ctx, &Body::Order { id, order });
         self.orders.insert(order, id);
     }
 
@@ -85,7 +92,7 @@ impl Total {
 impl Ordering for Total {
     type Params = TotalParams;
     const RELIABLE: bool = true;
-    const PROMISES: Promises = Promises { total: true, ..Promises::VALIDITY_INTEGRITY };
+    const PROMISES: Promises = Promises { total: true, ..Promises::VALIDITY_INTEGRITY_AGREEMENT };
 
     fn new(_: NodeId, setup: &Setup<'_, TotalParams>) -> Self {
         Total {
@@ -98,8 +105,16 @@ impl Ordering for Total {
         }
     }
 
+    fn origin(&self, body: &Body) -> Option<NodeId> {
+        match body {
+            Body::Data { id, .. } => Some(id.sender),
+            Body::Order { .. } => Some(self.sequencer),
+            _ => None,
+        }
+    }
+
     fn multicast(&mut self, g: &mut Group, ctx: &mut Ctx<'_, MulticastNode<Self>>, id: MsgId, text: String) {
-        g.send_all(ctx, &Body::Data { id, text: text.clone(), vt: None });
+        g.r_multicast(ctx, &Body::Data { id, text: text.clone(), vt: None });
         self.data.insert(id, text);
         if g.id == self.sequencer {
             self.number(g, ctx, id);
