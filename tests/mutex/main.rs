@@ -10,8 +10,8 @@
 //! Suzuki–Kasami after crashes: a site that crashed while idle, or while it
 //! asked, is served again after recovery (50 seeds); its recovery costs
 //! 2(N−1) messages and relearns the requests it missed while down; in 200
-//! random runs with crashes and recoveries, every run that keeps its token
-//! stays live.
+//! random runs with crashes, recoveries and (every other run) duplicated
+//! messages, every run is safe and every run that keeps its token is live.
 
 use distlab::report::RunReport;
 use distlab::scenario::yaml::load_str;
@@ -259,6 +259,15 @@ fn suzuki_kasami_sites_that_crash_while_asking_are_served_after_recovery() {
     assert!(trace.contains("REQUEST(4, 2)"), "site 4's next request is newer than its dead one");
 }
 
+#[test]
+fn suzuki_kasami_drops_the_copies_of_a_duplicated_token() {
+    let (trace, r) = scenario_file("suzuki-kasami-duplicated-token.yaml");
+    assert!(r.passed(), "{trace}");
+    let dups = trace.lines().filter(|l| l.contains(" dup ") && l.contains("TOKEN(")).count();
+    assert!(dups > 0, "the network duplicated the token");
+    assert_eq!(trace.matches("drops a copy of a token it has already had").count(), dups, "every copy is dropped\n{trace}");
+}
+
 mod tree_and_quorum;
 
 /// Whether the token was lost in this trace: dropped on its way, or held by
@@ -288,8 +297,8 @@ fn token_lost(trace: &str, first: &str) -> bool {
 }
 
 #[test]
-fn suzuki_kasami_is_live_after_any_crash_that_keeps_the_token_over_200_runs() {
-    let mut lost = 0;
+fn suzuki_kasami_is_safe_and_live_after_any_crash_that_keeps_the_token_over_200_runs() {
+    let (mut lost, mut copies) = (0, 0);
     for seed in 0..200u64 {
         let n = 3 + (seed % 4) as u32;
         let mut steps: Vec<(u64, String)> = Vec::new();
@@ -312,13 +321,16 @@ fn suzuki_kasami_is_live_after_any_crash_that_keeps_the_token_over_200_runs() {
             steps.push((150 + next(10), format!("node: {i}, do: request")));
         }
         steps.sort_by_key(|s| s.0);
+        // Every other run the network also duplicates 30% of the messages.
+        let dup = if seed % 2 == 1 { 30 } else { 0 };
         let mut yaml = format!(
-            "name: t\nalgorithm: mutex.suzuki-kasami\nnodes: {n}\nseed: {seed}\nnetwork: {{latency: 1ms..4ms}}\nparams: {{hold: 2ms}}\ntimeline:\n"
+            "name: t\nalgorithm: mutex.suzuki-kasami\nnodes: {n}\nseed: {seed}\nnetwork: {{latency: 1ms..4ms, duplicate: {dup}%}}\nparams: {{hold: 2ms}}\ntimeline:\n"
         );
         for (at, s) in steps {
             yaml.push_str(&format!("  - {{at: {at}ms, {s}}}\n"));
         }
         let (trace, r) = run(&yaml);
+        copies += trace.matches("drops a copy of a token").count();
         let safe = r.results.iter().find(|c| c.name == "safety").expect("safety ran");
         assert!(safe.ok, "seed {seed}: {}\n{yaml}\n{trace}", safe.detail);
         if token_lost(&trace, "1") {
@@ -329,4 +341,5 @@ fn suzuki_kasami_is_live_after_any_crash_that_keeps_the_token_over_200_runs() {
         assert!(live.ok, "seed {seed}: {}\n{yaml}\n{trace}", live.detail);
     }
     assert!(lost < 150, "most runs keep their token ({lost} of 200 lost it)");
+    assert!(copies > 0, "the duplicated runs dropped copies of the token");
 }

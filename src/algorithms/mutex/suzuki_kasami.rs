@@ -1,8 +1,10 @@
 //! `mutex.suzuki-kasami` — Suzuki and Kasami's broadcast token algorithm.
 //!
-//! **Guarantee.** Safety (one token) always. Liveness on reliable channels
-//! as long as the token survives: a site that crashes without the token
-//! (idle, or even while it asks) and recovers is served again when it asks.
+//! **Guarantee.** Safety (one token) always, also when the network loses or
+//! duplicates messages: the token counts its hops and a site drops a copy
+//! whose count it has already seen. Liveness on reliable channels as long
+//! as the token survives: a site that crashes without the token (idle, or
+//! even while it asks) and recovers is served again when it asks.
 //! A token lost with a crashed holder or in transit (also one sent to a site
 //! that is down) is never regenerated: nobody enters again, and the liveness
 //! check says so.
@@ -17,25 +19,27 @@
 //! TOKEN), 0 when the requester already holds the token.
 //!
 //! **Crash and recovery.** A crash loses the token, the request in progress
-//! and what the site heard from the others (`RN[j]`, j ≠ i). Its own request
-//! number `RN[i]` is on stable storage, written before its `REQUEST` leaves:
-//! without it, the recovered site would count again from 1 and every other
-//! site, and the token's `LN[i]`, would take its new requests for old,
-//! satisfied ones. What it heard from the others it relearns: on recovery it
-//! sends `RECOVER(i)` to the N−1 others and each live site j answers
-//! `RN(j, n)` with its own number, which counts as a `REQUEST(j, n)` heard
-//! again, so a request sent while the site was down is not missed if the
-//! token comes to it. That is 2(N−1) messages per recovery. A token that
-//! reaches a site whose request died with a crash (it is idle) is handed on
-//! at once, with that request marked done (`LN[i]` = `RN[i]`). "Outstanding"
-//! is `RN[j]` > `LN[j]` where the paper writes `RN[j]` = `LN[j]` + 1: the
-//! same without crashes (a site has at most one request outstanding), but
-//! it still serves a site that asks again after its earlier request died.
+//! and what the site heard from the others (`RN[j]`, j ≠ i). On stable
+//! storage it keeps its own request number `RN[i]`, written before its
+//! `REQUEST` leaves, and the hop count of the last token it held (so a late
+//! copy of that token is still dropped after a recovery). Without `RN[i]`
+//! the recovered site would count again from 1, and every other site, and
+//! the token's `LN[i]`, would take its new requests for old, satisfied ones.
+//! What it heard from the others it relearns: on recovery it sends
+//! `RECOVER(i)` to the N−1 others and each live site j answers `RN(j, n)`
+//! with its own number, which counts as a `REQUEST(j, n)` heard again, so a
+//! request sent while the site was down is not missed if the token comes to
+//! it. That is 2(N−1) messages per recovery. A token that reaches a site
+//! whose request died with a crash (it is idle) is handed on at once, with
+//! that request marked done (`LN[i]` = `RN[i]`). "Outstanding" is `RN[j]` >
+//! `LN[j]` where the paper writes `RN[j]` = `LN[j]` + 1: the same without
+//! crashes (a site has at most one request outstanding), but it still
+//! serves a site that asks again after its earlier request died.
 //!
 //! **Source.** I. Suzuki and T. Kasami, "A distributed mutual exclusion
-//! algorithm", ACM TOCS 3(4), 1985. The recovery (own number on stable
-//! storage, `RECOVER`/`RN`) is this project's, not the paper's, which
-//! assumes no failures.
+//! algorithm", ACM TOCS 3(4), 1985. The recovery (stable storage,
+//! `RECOVER`/`RN`) and the hop count are this project's, not the paper's,
+//! which assumes no failures and no duplicated messages.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -52,6 +56,9 @@ use crate::scenario::units::Dur;
 /// The token: LN and the queue of sites waiting for it, indexed by ring position.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
+    /// How many times the token has been sent. It only grows, so a copy whose
+    /// number a site has already seen is a duplicate from the network.
+    pub hops: u64,
     pub ln: Vec<u64>,
     pub queue: VecDeque<NodeId>,
 }
@@ -124,6 +131,8 @@ pub struct SkNode {
     /// is volatile.
     rn: Vec<u64>,
     token: Option<Token>,
+    /// The `hops` of the last token this site received (stable storage).
+    seen: u64,
 }
 
 impl SkNode {
@@ -174,8 +183,14 @@ impl SkNode {
         let me = self.id;
         token.queue.retain(|&s| s != me);
         let Some(next) = token.queue.pop_front() else { return };
-        let token = self.token.take().expect("checked above");
-        ctx.send(next, Msg::Token(token));
+        self.send_token(ctx, next);
+    }
+
+    /// Sends the token this site holds to `to`, one hop further.
+    fn send_token(&mut self, ctx: &mut Ctx<'_, Self>, to: NodeId) {
+        let Some(mut token) = self.token.take() else { return };
+        token.hops += 1;
+        ctx.send(to, Msg::Token(token));
     }
 
     /// `site`'s request number is at least `n` (a `REQUEST`, or an `RN`
@@ -189,8 +204,7 @@ impl SkNode {
             && self.rn[j] > token.ln[j]
         {
             token.queue.retain(|&s| s != site);
-            let token = self.token.take().expect("checked above");
-            ctx.send(site, Msg::Token(token));
+            self.send_token(ctx, site);
         }
     }
 }
@@ -205,8 +219,8 @@ impl Process for SkNode {
     fn new(id: NodeId, setup: &Setup<'_, Params>) -> Self {
         let n = setup.nodes.len();
         let first = setup.params.token.unwrap_or(setup.nodes[0]);
-        let token = (id == first).then(|| Token { ln: vec![0; n], queue: VecDeque::new() });
-        SkNode { id, pos: setup.index, cs: Cs::new(setup.params.hold), rn: vec![0; n], token }
+        let token = (id == first).then(|| Token { hops: 0, ln: vec![0; n], queue: VecDeque::new() });
+        SkNode { id, pos: setup.index, cs: Cs::new(setup.params.hold), rn: vec![0; n], token, seen: 0 }
     }
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -218,16 +232,23 @@ impl Process for SkNode {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, _from: NodeId, msg: Msg) {
         match msg {
             Msg::Request { site, n } | Msg::Rn { site, n } => self.heard(ctx, site, n),
+            Msg::Token(token) if token.hops <= self.seen => {
+                ctx.emit(Observation::Note(format!("Site {} drops a copy of a token it has already had.", self.id)));
+            }
             Msg::Token(token) => {
+                self.seen = token.hops;
                 self.token = Some(token);
-                if self.cs.phase == Phase::Requesting {
-                    self.cs.enter(ctx, Timer::Hold);
-                } else {
-                    // The request it answers died with a crash of this
-                    // site: close it and hand the token on.
-                    ctx.emit(Observation::Note(format!("Site {} no longer asks: its request died in a crash.", self.id)));
-                    self.close_request(ctx);
-                    self.pass_token(ctx);
+                match self.cs.phase {
+                    Phase::Requesting => self.cs.enter(ctx, Timer::Hold),
+                    Phase::Idle => {
+                        // The request it answers died with a crash of this
+                        // site: close it and hand the token on.
+                        ctx.emit(Observation::Note(format!("Site {} no longer asks: its request died in a crash.", self.id)));
+                        self.close_request(ctx);
+                        self.pass_token(ctx);
+                    }
+                    // Not while the one token is here (copies are dropped above).
+                    Phase::Inside => {}
                 }
             }
             Msg::Recover { site } => {
@@ -246,8 +267,8 @@ impl Process for SkNode {
 
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
         // Lost: the token (not regenerated), the request in progress and
-        // RN[j] for the others, which the RN answers bring back. Kept: the
-        // own request number RN[i], on stable storage.
+        // RN[j] for the others, which the RN answers bring back. Kept, on
+        // stable storage: the own request number RN[i] and `seen`.
         self.cs.reset();
         self.token = None;
         let own = self.rn[self.pos];
