@@ -77,6 +77,9 @@ pub enum Observation {
     Assigned { job: u64, server: NodeId, why: String },
     /// The dispatcher learns that `server` has finished `job`.
     JobDone { job: u64, server: NodeId },
+    /// A server has run `job` to completion (one execution; work cut short
+    /// by a crash is not one).
+    JobExecuted { job: u64 },
     /// One line of a table a seed lab prints (`Server 1 Processes: [1, 5]`).
     Table(String),
     /// A client starts remote call `call` (`2.1`) of `what` (`sqrt(16)`).
@@ -165,6 +168,7 @@ impl Observation {
             Observation::JobSubmitted { .. } => "submit",
             Observation::Assigned { .. } => "assign",
             Observation::JobDone { .. } => "done",
+            Observation::JobExecuted { .. } => "execute",
             Observation::Table(_) => "table",
             Observation::CallStarted { .. } => "call",
             Observation::Executed { .. } => "execute",
@@ -209,6 +213,7 @@ impl Observation {
             }
             Observation::Assigned { job, server, why } => write!(f, "Job {job} -> Server {server} ({why})"),
             Observation::JobDone { job, server } => write!(f, "Job {job} done by Server {server}"),
+            Observation::JobExecuted { job } => write!(f, "Server {node} has executed job {job}"),
             Observation::Table(line) => f.write_str(line),
             Observation::CallStarted { call, what } => write!(f, "Client {node} calls {what} (call {call})"),
             Observation::Executed { call, what, result, .. } => match result.strip_prefix("error: ") {

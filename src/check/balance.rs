@@ -1,7 +1,12 @@
 //! Load-balancing invariants and metrics, read from the dispatcher's
-//! `JobSubmitted`, `Assigned` and `JobDone` observations:
-//! - `exactly-once`: no job is reported done twice, or done without having
-//!   been submitted;
+//! `JobSubmitted`, `Assigned` and `JobDone` observations and the servers'
+//! `JobExecuted` ones (a server ran a job to completion):
+//! - `exactly-once`: no job is executed twice (by two servers, or by one
+//!   server twice), reported done twice, done without having been submitted,
+//!   or reported done without any execution. It counts executions, not
+//!   reports: a job that a falsely suspected server and the server it was
+//!   re-dispatched to both run fails it, although the dispatcher counts its
+//!   completion once;
 //! - `no-job-lost`: every submitted job is done when the run ends, crashes
 //!   and recoveries notwithstanding. A run cut short (`until`, `stop`, the
 //!   event limit) may leave jobs unfinished: the check then passes and names
@@ -29,12 +34,15 @@ pub struct BalanceChecker {
     /// Job → (arrival time, duration).
     submitted: BTreeMap<u64, (Nanos, Nanos)>,
     done: BTreeSet<u64>,
+    /// Job → the servers that ran it to completion, in order.
+    executed: BTreeMap<u64, Vec<NodeId>>,
     /// Assignments after the first, per job.
     redispatched: u64,
     assigned: BTreeSet<u64>,
     /// Per server: jobs done and their total work.
     per_server: BTreeMap<NodeId, (u64, Nanos)>,
     response: Vec<Nanos>,
+    /// The first breach of `exactly-once`.
     twice_at: Option<(At, String)>,
     stop: Option<StopReason>,
     imbalance: Option<(f64, f64)>,
@@ -60,6 +68,17 @@ pub fn max_over_mean(v: &[f64]) -> Option<f64> {
 }
 
 impl BalanceChecker {
+    fn breach(&mut self, at: At, detail: String) {
+        if self.twice_at.is_none() {
+            self.twice_at = Some((at, detail));
+        }
+    }
+
+    /// Executions beyond the first, summed over the jobs.
+    pub fn duplicate_executions(&self) -> u64 {
+        self.executed.values().map(|s| s.len().saturating_sub(1) as u64).sum()
+    }
+
     fn unfinished(&self) -> Vec<u64> {
         self.submitted.keys().filter(|j| !self.done.contains(j)).copied().collect()
     }
@@ -91,18 +110,29 @@ impl<P: Process> Checker<P> for BalanceChecker {
                     self.redispatched += 1;
                 }
             }
+            TraceEvent::Observe { node, obs: Observation::JobExecuted { job } } => {
+                let by = self.executed.entry(*job).or_default();
+                by.push(*node);
+                if by.len() == 2 {
+                    let detail = if by[0] == by[1] {
+                        format!("job {job} executed twice, both times by Server {node}")
+                    } else {
+                        format!("job {job} executed twice: by Server {}, then by Server {node}", by[0])
+                    };
+                    self.breach(at, detail);
+                }
+            }
             TraceEvent::Observe { obs: Observation::JobDone { job, server }, .. } => {
                 let Some(&(arrived, duration)) = self.submitted.get(job) else {
-                    if self.twice_at.is_none() {
-                        self.twice_at = Some((at, format!("job {job} done by Server {server} but never submitted")));
-                    }
+                    self.breach(at, format!("job {job} done by Server {server} but never submitted"));
                     return;
                 };
                 if !self.done.insert(*job) {
-                    if self.twice_at.is_none() {
-                        self.twice_at = Some((at, format!("job {job} reported done twice (the second by Server {server})")));
-                    }
+                    self.breach(at, format!("job {job} reported done twice (the second by Server {server})"));
                     return;
+                }
+                if !self.executed.contains_key(job) {
+                    self.breach(at, format!("job {job} reported done by Server {server} but never executed"));
                 }
                 let e = self.per_server.entry(*server).or_default();
                 e.0 += 1;
@@ -122,7 +152,7 @@ impl<P: Process> Checker<P> for BalanceChecker {
         let mut out = Vec::new();
         let n = self.submitted.len();
         out.push(match &self.twice_at {
-            None => CheckResult::new("exactly-once", true, format!("{} of {n} jobs done, each once", self.done.len())),
+            None => CheckResult::new("exactly-once", true, format!("{} of {n} jobs done, each executed once", self.done.len())),
             Some((at, d)) => CheckResult::new("exactly-once", false, d.clone()).at(Some(*at)),
         });
         let unfinished = self.unfinished();
@@ -168,6 +198,11 @@ impl<P: Process> Checker<P> for BalanceChecker {
                 self.redispatched
             ),
         )];
+        let twice: Vec<String> = self.executed.iter().filter(|(_, by)| by.len() > 1).map(|(j, by)| format!("{j} {}x", by.len())).collect();
+        m.push((
+            "duplicates".into(),
+            if twice.is_empty() { "0".into() } else { format!("{} ({})", self.duplicate_executions(), twice.join(", ")) },
+        ));
         let per: Vec<String> = self.per_server.iter().map(|(s, (j, w))| format!("{s}: {j} ({})", Dur(*w))).collect();
         m.push(("servers".into(), format!("{} (jobs and work per server)", per.join(", "))));
         m.push((

@@ -1,8 +1,10 @@
 //! Load balancing: each policy's defining property, the seed's round-robin
 //! table, consistent hashing's ~1/N key movement, re-dispatch after a server
-//! crash (no job lost), and the comparison table of every policy on one
-//! arrival stream (kept in docs/balance.md; `DISTLAB_ACCEPT_DOCS=1 cargo test
-//! --test balance` rewrites it).
+//! crash (no job lost), revisable suspicions under loss, crashes and
+//! partitions over 50 seeds (no job lost), an `exactly-once` check that
+//! counts executions (and fails on a double one), and the comparison table of
+//! every policy on one arrival stream (kept in docs/balance.md;
+//! `DISTLAB_ACCEPT_DOCS=1 cargo test --test balance` rewrites it).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -282,5 +284,137 @@ fn comparison_table_matches_the_docs() {
         std::fs::write(&path, new).expect("docs/balance.md is writable");
     } else {
         assert_eq!(current, table, "docs/balance.md is stale: rerun with DISTLAB_ACCEPT_DOCS=1");
+    }
+}
+
+fn check<'a>(r: &'a RunReport, name: &str) -> &'a distlab::check::CheckResult {
+    r.results.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name}"))
+}
+
+/// The lines of the trace proper (not the trace excerpts under a failed check).
+fn trace_lines(trace: &str) -> impl Iterator<Item = &str> {
+    trace.lines().filter(|l| !l.trim_start().starts_with('|'))
+}
+
+/// Job → the servers that ran it to completion, read from the `execute` lines.
+fn executions(trace: &str) -> BTreeMap<u64, Vec<u32>> {
+    let mut out: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for line in trace_lines(trace) {
+        if let Some((server, job)) = line.split("  execute   Server ").nth(1).and_then(|r| r.split_once(" has executed job ")) {
+            out.entry(job.trim().parse().expect("a job id")).or_default().push(server.parse().expect("a server id"));
+        }
+    }
+    out
+}
+
+/// Job → how many times the dispatcher reported it done.
+fn reports(trace: &str) -> BTreeMap<u64, u32> {
+    let mut out = BTreeMap::new();
+    for line in trace_lines(trace) {
+        if let Some(rest) = line.split("  done      Job ").nth(1) {
+            *out.entry(rest.split_whitespace().next().and_then(|j| j.parse().ok()).expect("a job id")).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// 20% loss; server 2 crashes and recovers (its UP may be lost, or cut off by
+/// the partition), server 3 crashes and recovers later, servers 4 and 5 are
+/// partitioned away for 80ms: for a while no server can take a job at all.
+fn stormy(policy: &str, seed: u64) -> String {
+    format!(
+        "name: t\nalgorithm: balance.{policy}\nnodes: 5\nseed: {seed}\nnetwork: {{latency: 1ms..3ms, loss: 20%}}\ntimeline:\n\
+         - {{at: 0ms, node: 1, do: submit_many 10 2ms..15ms}}\n\
+         - {{at: 5ms, crash: 2}}\n\
+         - {{at: 20ms, node: 1, do: submit_many 10 2ms..15ms}}\n\
+         - {{at: 30ms, partition: [[1, 2, 3], [4, 5]]}}\n\
+         - {{at: 50ms, recover: 2}}\n\
+         - {{at: 60ms, crash: 3}}\n\
+         - {{at: 110ms, heal: true}}\n\
+         - {{at: 130ms, recover: 3}}\n\
+         - {{at: 140ms, node: 1, do: submit_many 10 2ms..15ms}}\n\
+         expect: {{jobs_done: {{exact: 30}}}}\n"
+    )
+}
+
+#[test]
+fn suspicions_are_revised_and_no_job_is_lost_over_50_seeds() {
+    let (trace, r) = run(&scenario("lossy-crash-partition-every-job-done.yaml"));
+    assert!(r.passed(), "{:?}", r.failures().map(|f| &f.detail).collect::<Vec<_>>());
+    assert!(trace.contains("note      Server 3 answers again: back in service"), "the suspected server 3 is put back");
+    let mut revised = 0;
+    let mut twice = 0;
+    for policy in POLICIES {
+        for seed in 1..=50 {
+            let (trace, r) = run(&stormy(policy, seed));
+            let why = || format!("{policy} seed {seed}: {:?}", r.failures().map(|f| &f.detail).collect::<Vec<_>>());
+            // Every job completes while the dispatcher lives, reported once.
+            assert!(check(&r, "no-job-lost").ok, "{}", why());
+            assert!(check(&r, "expect jobs_done = 30").ok, "{}", why());
+            let reported = reports(&trace);
+            assert_eq!(reported.len(), 30, "{}", why());
+            assert!(reported.values().all(|&n| n == 1), "{}", why());
+            // exactly-once tells the truth: it fails exactly when a job ran twice.
+            let ran = executions(&trace);
+            assert_eq!(ran.len(), 30, "every job was executed: {}", why());
+            let doubled = ran.values().any(|by| by.len() > 1);
+            assert_eq!(check(&r, "exactly-once").ok, !doubled, "{}", why());
+            twice += u32::from(doubled);
+            revised += trace.matches("answers again: back in service").count();
+        }
+    }
+    assert!(revised > 100, "suspicions are revised often here: {revised}");
+    println!("{twice} of 300 runs executed some job twice (a server cut off or falsely suspected after finishing it)");
+}
+
+#[test]
+fn exactly_once_counts_executions_and_fails_on_a_double_execution() {
+    let text = scenario("partition-runs-a-job-twice.yaml");
+    let (trace, r) = run(&text);
+    assert!(r.passed(), "the scenario expects the violation");
+    assert_eq!(executions(&trace)[&1], vec![1, 2], "server 1, cut off, and server 2 both ran job 1");
+    assert!(reports(&trace).values().all(|&n| n == 1), "the dispatcher reports each job once");
+    // Without `violations:`, the double execution fails the run.
+    let (_, r) = run(&text.replace("  violations: [exactly-once]\n", ""));
+    let failed: Vec<&str> = r.failures().map(|f| f.name.as_str()).collect();
+    assert_eq!(failed, vec!["exactly-once"]);
+    assert_eq!(check(&r, "exactly-once").detail, "job 1 executed twice: by Server 1, then by Server 2");
+    assert!(metric(&r, "duplicates").starts_with("1 (1 2x)"), "{}", metric(&r, "duplicates"));
+}
+
+#[test]
+fn a_lost_done_is_repaired_without_running_the_job_again() {
+    // Job 1's DONE is blocked; the next PING asks about job 1, and the PONG
+    // says server 1 has run it: done, with no second execution. A JOB sent
+    // again (duplicated by the network) is answered with DONE, not run.
+    let yaml = "name: t\nalgorithm: balance.round-robin\nnodes: [0, 1]\nnetwork: {latency: 1ms, duplicate: 50%}\ntimeline:\n\
+                - {at: 0ms, node: 0, do: submit 1 10ms}\n\
+                - {at: 5ms, block: {from: [1], to: [0]}}\n\
+                - {at: 15ms, heal: true}\n";
+    let (trace, r) = run(yaml);
+    assert!(r.passed(), "{trace}");
+    assert_eq!(executions(&trace)[&1], vec![1]);
+    assert!(trace.contains("send      -> 0  PONG [], ran [1]"), "{trace}");
+    assert!(trace.contains("done      Job 1 done by Server 1"), "{trace}");
+}
+
+#[test]
+fn a_server_back_before_it_is_suspected_never_reruns_a_job_it_finished() {
+    // Server 1 finishes job 1 and crashes right after, before its DONE
+    // arrives; it is back before any suspicion, and its UP may overtake the
+    // DONE. The dispatcher asks about its jobs only a latency later, so the
+    // DONE is in by then: job 1 is never sent to it again.
+    for seed in 1..=50 {
+        let yaml = format!(
+            "name: t\nalgorithm: balance.round-robin\nnodes: [0, 1, 2]\nseed: {seed}\nnetwork: {{latency: 1ms..5ms}}\ntimeline:\n\
+             - {{at: 0ms, node: 0, do: submit 1 5ms}}\n\
+             - {{at: 0ms, node: 0, do: submit 2 30ms}}\n\
+             - {{at: 0ms, node: 0, do: submit 3 30ms}}\n\
+             - {{at: 11ms, crash: 1}}\n\
+             - {{at: 11500us, recover: 1}}\n"
+        );
+        let (trace, r) = run(&yaml);
+        assert!(r.passed(), "seed {seed}: {:?}\n{trace}", r.failures().map(|f| &f.detail).collect::<Vec<_>>());
+        assert!(executions(&trace).values().all(|by| by.len() == 1), "seed {seed}:\n{trace}");
     }
 }

@@ -121,3 +121,49 @@ fn rpc_expectations_belong_to_the_rpc_family() {
     let err = load_str("test.yaml", yaml).unwrap_err().to_string();
     assert!(err.contains("expectation of the rpc family"), "{err}");
 }
+
+/// One call to a server whose work (12ms) outlasts the client's timeout (4ms).
+fn slow(algorithm: &str, seed: u64) -> String {
+    format!(
+        "name: t\nalgorithm: {algorithm}\nnodes: 3\nseed: {seed}\nnetwork: {{latency: 1ms..3ms}}\n\
+         params: {{work: 12ms, timeout: 4ms, retries: 6}}\ntimeline:\n  - {{at: 10ms, node: 3, do: call1 sqrt 16}}\n"
+    )
+}
+
+#[test]
+fn a_server_slower_than_the_timeout_still_answers() {
+    // The scenario: the first execution's RESULT ends the call; the retries'
+    // executions reply too, after it, and are ignored.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/rpc/slow-server-at-least-once.yaml")).unwrap();
+    let (trace, r) = run(&text);
+    assert!(r.passed(), "{:?}", r.failures().map(|f| &f.detail).collect::<Vec<_>>());
+    assert!(trace.contains("24.000ms     3  return    Client 3 gets 4 (call 3.1)"), "{trace}");
+    assert_eq!(lines_of(&trace, "give-up").count(), 0);
+    // Over seeds: the client gives up 4ms x 7 after the CALL, long after the
+    // first RESULT is due (12ms of work plus at most 6ms of round trip).
+    for seed in 1..=20 {
+        for algorithm in ["rpc.at-least-once", "rpc.at-most-once"] {
+            let (trace, r) = run(&slow(algorithm, seed));
+            assert!(r.passed(), "{algorithm} seed {seed}");
+            assert_eq!(lines_of(&trace, "return").count(), 1, "{algorithm} seed {seed}: {trace}");
+            // Every execution replies: one RESULT sent per `execute` line.
+            let executed = lines_of(&trace, "execute").count();
+            let results = trace.lines().filter(|l| l.contains("  send      -> 3  RESULT 3.1")).count();
+            if algorithm == "rpc.at-least-once" {
+                assert!(executed > 1, "seed {seed}: the retries are executed too");
+                assert_eq!(results, executed, "seed {seed}: {trace}");
+            } else {
+                assert_eq!(executed, 1, "seed {seed}");
+            }
+            // The first RESULT is sent when the first execution's work is done.
+            let first_exec = time_of(lines_of(&trace, "execute").next().unwrap());
+            let first_result = time_of(trace.lines().find(|l| l.contains("  send      -> 3  RESULT 3.1")).unwrap());
+            assert!((first_result - first_exec - 12.0).abs() < 1e-6, "{algorithm} seed {seed}: {first_exec} -> {first_result}");
+        }
+    }
+}
+
+/// The time column of a trace line, in ms.
+fn time_of(line: &str) -> f64 {
+    line.split_whitespace().next().and_then(|t| t.trim_end_matches("ms").parse().ok()).expect("a time in ms")
+}

@@ -15,8 +15,11 @@
 //! duplicate when a crash causes one. The cache is never pruned here (a real
 //! server drops an entry when the client's next call acknowledges it).
 //!
-//! **Messages.** 2 per attempt (CALL, RESULT), like at-least-once; the cost
-//! is the server's memory, one entry per call.
+//! **Messages.** 2 per attempt (CALL, RESULT), like at-least-once, except
+//! that a duplicate CALL arriving while the one execution's `work` is under
+//! way gets no RESULT of its own: the pending RESULT answers it, on time (a
+//! retry never delays it). The cost is the server's memory, one entry per
+//! call.
 //!
 //! **Source.** Birrell and Nelson (1984), §3 (call identifiers and the
 //! duplicate-suppressing server); Coulouris et al., §5.3.1 ("at-most-once

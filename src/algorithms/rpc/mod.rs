@@ -33,6 +33,11 @@
 //! **Work.** `params.work` (default 0) is the time the server takes between
 //! executing a call and sending its RESULT: a crash inside that window leaves
 //! a call executed but unanswered, the classic case for the call semantics.
+//! Every execution replies when its own work is done (one timer per
+//! execution), and the client takes the first RESULT of a call and ignores
+//! the rest: so a server slower than the client's `timeout` still answers
+//! (the first execution's RESULT comes `work` after it started, whatever the
+//! retries do meanwhile), as long as it comes before the client gives up.
 //!
 //! **Source.** Birrell and Nelson, *Implementing Remote Procedure Calls*
 //! (ACM TOCS, 1984); Coulouris et al., *Distributed Systems*, §5.3.1 (call
@@ -158,8 +163,10 @@ impl Message for Msg {
 pub enum Timer {
     /// Client: no RESULT (or LOCATION) for this call yet.
     Timeout(u32),
-    /// Server: the work for this call is done, send its RESULT.
-    Reply(CallId),
+    /// Server: the work of this execution of the call (the nth since the
+    /// server started) is done, send its RESULT. Every execution has its own
+    /// timer: a retry never delays the reply of an earlier execution.
+    Reply(CallId, u32),
     /// Server: no BOUND yet, bind again.
     Rebind,
 }
@@ -168,7 +175,8 @@ impl fmt::Display for Timer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Timer::Timeout(_) => f.write_str("call timed out"),
-            Timer::Reply(c) => write!(f, "call {c} done, reply"),
+            Timer::Reply(c, 1) => write!(f, "call {c} done, reply"),
+            Timer::Reply(c, n) => write!(f, "call {c} done (execution {n}), reply"),
             Timer::Rebind => f.write_str("not bound yet"),
         }
     }
@@ -228,8 +236,11 @@ pub struct RpcNode<S: Semantics> {
     bound: bool,
     /// Server, at-most-once only: the reply cache (volatile: a crash loses it).
     cache: BTreeMap<CallId, Result<f64, String>>,
-    /// Server: results waiting for their work time to pass.
-    outbox: BTreeMap<CallId, Result<f64, String>>,
+    /// Server: results waiting for their work time to pass, by call and
+    /// execution number.
+    outbox: BTreeMap<(CallId, u32), Result<f64, String>>,
+    /// Server: executions of each call since it last started (volatile).
+    executions: BTreeMap<CallId, u32>,
     /// Client: where the calculator is, once looked up.
     location: Option<NodeId>,
     next_seq: u32,
@@ -284,7 +295,7 @@ impl<S: Semantics> RpcNode<S> {
         if S::DEDUPE
             && let Some(value) = self.cache.get(&call)
         {
-            if self.outbox.contains_key(&call) {
+            if self.outbox.range((call, 0)..=(call, u32::MAX)).next().is_some() {
                 ctx.emit(Observation::Note(format!("Server {}: call {call} is a duplicate, its result is on the way", self.id)));
             } else {
                 ctx.emit(Observation::Note(format!("Server {}: call {call} is a duplicate, resending the cached result", self.id)));
@@ -302,11 +313,15 @@ impl<S: Semantics> RpcNode<S> {
         if S::DEDUPE {
             self.cache.insert(call, value.clone());
         }
+        let n = self.executions.entry(call).or_default();
+        *n += 1;
         if self.work == 0 {
             ctx.send(from, Msg::Result { call, value });
         } else {
-            self.outbox.insert(call, value);
-            ctx.set_timer(Timer::Reply(call), self.work);
+            // Its own timer: re-arming one shared timer per call would push
+            // the reply back on every retry, past the client's give-up.
+            self.outbox.insert((call, *n), value);
+            ctx.set_timer(Timer::Reply(call, *n), self.work);
         }
     }
 }
@@ -332,6 +347,7 @@ impl<S: Semantics> Process for RpcNode<S> {
             bound: false,
             cache: BTreeMap::new(),
             outbox: BTreeMap::new(),
+            executions: BTreeMap::new(),
             location: None,
             next_seq: 0,
             calls: BTreeMap::new(),
@@ -383,8 +399,8 @@ impl<S: Semantics> Process for RpcNode<S> {
                     self.bind(ctx);
                 }
             }
-            Timer::Reply(call) => {
-                if let Some(value) = self.outbox.remove(&call) {
+            Timer::Reply(call, n) => {
+                if let Some(value) = self.outbox.remove(&(call, n)) {
                     ctx.send(call.client, Msg::Result { call, value });
                 }
             }
@@ -426,6 +442,7 @@ impl<S: Semantics> Process for RpcNode<S> {
         // bindings survive (it would keep them on disk).
         self.cache.clear();
         self.outbox.clear();
+        self.executions.clear();
         self.calls.clear();
         self.location = None;
         if self.id == self.server {
