@@ -1,0 +1,116 @@
+//! The Lua front end: a `.lua` scenario declares the same scenario as a YAML
+//! file (`scenario { … }`, `expect { … }`) and schedules with logic: `at`,
+//! `after`, `every`, hooks on sends, deliveries and observations. Lua never
+//! implements a protocol; it tells the runner what to do and when.
+//!
+//! The script runs twice: once when the file is loaded, to read the
+//! declaration and validate it like YAML; then in a fresh interpreter for each
+//! run, where its callbacks and hooks drive the runner through the engine's
+//! [`Director`] trait. Both runs see the same seed, so they agree.
+//!
+//! Sandbox: only the `string`, `table`, `math`, `utf8` and `coroutine`
+//! libraries; no `io`, `os`, `debug`, `require`, `dofile` or `loadfile`;
+//! `load` takes text only and `string.dump` is gone. An instruction budget and
+//! a memory cap stop runaway scripts with a located error. `math.random` is
+//! seeded from the scenario seed. Every error reads `file:line: message`.
+
+mod api;
+mod args;
+mod convert;
+mod director;
+mod host;
+mod sandbox;
+
+use std::sync::Arc;
+
+use mlua::Lua;
+
+use super::error::{Diagnostic, LoadError};
+use super::model::Scenario;
+use super::plan::Plan;
+use super::validate::validate;
+use host::{Host, describe, diagnostic};
+use sandbox::interpreter;
+
+pub use director::LuaDirector;
+
+/// Default instruction budget for one run of a script.
+pub const DEFAULT_INSTRUCTIONS: u64 = 200_000_000;
+/// Default memory cap of the interpreter.
+pub const DEFAULT_MEMORY: usize = 64 << 20;
+
+/// The observation kinds `on_observe` accepts, as `Observation` names them.
+pub const OBSERVATION_KINDS: &[&str] = &[
+    "ElectionStarted",
+    "Elected",
+    "Leader",
+    "Suspects",
+    "Request",
+    "EnterCs",
+    "ExitCs",
+    "Clock",
+    "ClockAdjusted",
+    "Synced",
+    "Logical",
+    "Note",
+    "JobSubmitted",
+    "Assigned",
+    "JobDone",
+    "Table",
+    "CallStarted",
+    "Executed",
+    "CallReturned",
+    "CallFailed",
+    "Multicast",
+    "Delivered",
+];
+
+/// A Lua scenario's source, kept in the plan so each run can start afresh.
+#[derive(Clone, Debug)]
+pub struct LuaScript {
+    pub file: String,
+    pub text: String,
+}
+
+/// Runs the script's top level in `lua`.
+fn run_top(lua: &Lua, script: &LuaScript) -> Result<(), String> {
+    lua.load(&script.text).set_name(format!("@{}", script.file)).set_mode(mlua::chunk::ChunkMode::Text).exec().map_err(|e| describe(&e))
+}
+
+/// Reads a Lua scenario's declaration and validates it into a plan.
+pub fn load_str(file: &str, text: &str) -> Result<Plan, LoadError> {
+    let script = LuaScript { file: file.to_string(), text: text.to_string() };
+    let fail = |msg: String| LoadError::from(diagnostic(file, &msg));
+    let lua = interpreter(file, false, 0).map_err(fail)?;
+    run_top(&lua, &script).map_err(fail)?;
+    let (declared, line, expect) = {
+        let h = lua.app_data_ref::<Host>().ok_or_else(|| fail("distlab: no host".into()))?;
+        (h.scenario.clone(), h.scenario_line, h.expect.clone())
+    };
+    let at = |message: String| LoadError::from(Diagnostic { file: file.to_string(), line: Some(line), col: None, message });
+    let Some(mut json) = declared else {
+        return Err(LoadError::from(Diagnostic {
+            file: file.to_string(),
+            line: None,
+            col: None,
+            message: "no scenario { … }: a Lua scenario declares its name, algorithm and nodes with scenario { … }".into(),
+        }));
+    };
+    if let (Some(e), Some(obj)) = (expect, json.as_object_mut()) {
+        if obj.contains_key("expect") {
+            return Err(at("expect is given both inside scenario { … } and as expect { … }: keep one".into()));
+        }
+        obj.insert("expect".into(), e);
+    }
+    let scenario: Scenario = serde_json::from_value(json).map_err(|e| at(format!("scenario: {}", e.to_string().replace('`', "\""))))?;
+    let mut plan = validate(&scenario).map_err(|problems| {
+        LoadError::new(
+            problems
+                .into_iter()
+                .map(|p| Diagnostic { file: file.to_string(), line: Some(line), col: None, message: format!("scenario: {p}") })
+                .collect(),
+        )
+    })?;
+    plan.script = Some(Arc::new(script));
+    Ok(plan)
+}
