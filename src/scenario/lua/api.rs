@@ -2,15 +2,16 @@
 //! `limits`, `at`, `after`, `every`, the faults, the commands and the hooks.
 
 use mlua::{Lua, MultiValue, Table, Value};
+use serde::Deserialize;
 
 use super::OBSERVATION_KINDS;
 use super::args::{duration, node, node_list, percent};
-use super::convert::to_json;
+use super::data::{Data, Reader};
 use super::host::*;
 use crate::algorithms::registry::{self, Algorithm};
 use crate::engine::script::ScriptOut;
 use crate::process::{Nanos, NodeId};
-use crate::scenario::model::{Command, Expect};
+use crate::scenario::model::{Command, Expect, Nodes};
 use crate::scenario::plan::Action;
 use crate::scenario::units::{Dur, Latency};
 
@@ -43,6 +44,13 @@ pub(super) fn push_hook(lua: &Lua, key: &str, value: impl mlua::IntoLua) -> LRes
     table.raw_push(value)
 }
 
+/// Copies a table given to `scenario` or `expect` out of the interpreter; at
+/// most one value per 16 bytes of the memory limit (a Lua table spends more).
+fn read_data(lua: &Lua, v: &Value) -> Result<Data, String> {
+    let memory = with_host(lua, |h| h.memory).map_err(|e| describe(&e))?;
+    Reader::new(memory / 16).read(v)
+}
+
 /// Installs the sandbox and the API.
 pub(super) fn install(lua: &Lua, seed: u64) -> LResult<()> {
     let g = lua.globals();
@@ -69,19 +77,18 @@ pub(super) fn install(lua: &Lua, seed: u64) -> LResult<()> {
             if with_host(lua, |h| h.scenario.is_some())? {
                 return Err(located(lua, "scenario { … } is given twice"));
             }
-            let json = to_json(&Value::Table(t)).map_err(|e| located(lua, format!("scenario: {e}")))?;
-            let algorithm = json.get("algorithm").and_then(|a| a.as_str()).and_then(registry::find);
-            let nodes: Vec<NodeId> = json
-                .get("nodes")
-                .and_then(|n| serde_json::from_value::<crate::scenario::model::Nodes>(n.clone()).ok())
-                .map(|n| n.0)
-                .unwrap_or_default();
+            let data = read_data(lua, &Value::Table(t)).map_err(|e| located(lua, format!("scenario: {e}")))?;
+            let algorithm = match data.get("algorithm") {
+                Some(Data::Str(name)) => registry::find(name),
+                _ => None,
+            };
+            let nodes: Vec<NodeId> = data.get("nodes").and_then(|n| Nodes::deserialize(n).ok()).map(|n| n.0).unwrap_or_default();
             let line = caller_line(lua);
             with_host(lua, |h| {
-                h.scenario = Some(json);
+                h.scenario = Some(data);
                 h.scenario_line = line;
                 h.algorithm = algorithm;
-                h.nodes = nodes;
+                h.set_nodes(nodes);
             })?;
             if let Some(a) = algorithm {
                 define_commands(lua, a)?;
@@ -92,9 +99,9 @@ pub(super) fn install(lua: &Lua, seed: u64) -> LResult<()> {
     g.raw_set(
         "expect",
         lua.create_function(|lua, t: Value| {
-            let json = to_json(&t).map_err(|e| located(lua, format!("expect: {e}")))?;
-            serde_json::from_value::<Expect>(json.clone()).map_err(|e| located(lua, format!("expect: {e}")))?;
-            with_host(lua, |h| h.expect = Some(json))
+            let data = read_data(lua, &t).map_err(|e| located(lua, format!("expect: {e}")))?;
+            Expect::deserialize(&data).map_err(|e| located(lua, format!("expect: {}", e.to_string().replace('`', "\""))))?;
+            with_host(lua, |h| h.expect = Some(data))
         })?,
     )?;
     g.raw_set(

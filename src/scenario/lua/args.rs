@@ -2,7 +2,7 @@
 
 use mlua::{Lua, Value};
 
-use super::host::{LResult, located, with_host};
+use super::host::{Host, LResult, located};
 use crate::process::{Nanos, NodeId};
 use crate::scenario::units::{Dur, Percent};
 use crate::scenario::validate::describe_ids;
@@ -34,12 +34,20 @@ pub(super) fn node(lua: &Lua, v: &Value, what: &str) -> LResult<NodeId> {
         Value::Number(f) if f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX) => *f as NodeId,
         other => return Err(located(lua, format!("{what}: expected a node id, found {}", other.type_name()))),
     };
-    let nodes = with_host(lua, |h| h.nodes.clone())?;
-    if nodes.is_empty() {
-        return Err(located(lua, format!("{what}: call scenario {{ … }} first, to say which nodes exist")));
-    }
-    if !nodes.contains(&id) {
-        return Err(located(lua, format!("{what}: node {id} is not in this scenario; {}", describe_ids(&nodes))));
+    let known = {
+        let h = lua.app_data_ref::<Host>().ok_or_else(|| mlua::Error::RuntimeError("distlab: no host".into()))?;
+        if h.node_set.is_empty() {
+            None
+        } else if h.node_set.contains(id) {
+            Some(Ok(()))
+        } else {
+            Some(Err(describe_ids(&h.nodes)))
+        }
+    };
+    match known {
+        None => return Err(located(lua, format!("{what}: call scenario {{ … }} first, to say which nodes exist"))),
+        Some(Err(ids)) => return Err(located(lua, format!("{what}: node {id} is not in this scenario; {ids}"))),
+        Some(Ok(())) => {}
     }
     Ok(id)
 }

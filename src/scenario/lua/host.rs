@@ -1,25 +1,29 @@
 //! What the Lua API functions share (the interpreter's app data) and how a
 //! Lua error becomes a located `file:line: message`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use mlua::Lua;
 
-use super::super::error::Diagnostic;
+use super::data::Data;
 use crate::algorithms::registry::Algorithm;
 use crate::engine::script::ScriptOut;
 use crate::process::{Nanos, NodeId};
+use crate::scenario::error::Diagnostic;
 
 /// What the API functions share, stored as the interpreter's app data.
 pub(super) struct Host {
     pub(super) file: String,
     /// False while the file is being read for its declaration.
     pub(super) running: bool,
-    pub(super) scenario: Option<serde_json::Value>,
+    pub(super) scenario: Option<Data>,
     pub(super) scenario_line: usize,
-    pub(super) expect: Option<serde_json::Value>,
+    pub(super) expect: Option<Data>,
     pub(super) algorithm: Option<&'static Algorithm>,
+    /// The declared nodes, in order (for messages), and as a set (to check
+    /// a node argument in O(1): a script may name every node of a million).
     pub(super) nodes: Vec<NodeId>,
+    pub(super) node_set: NodeSet,
     pub(super) now: Nanos,
     pub(super) out: Vec<ScriptOut>,
     pub(super) next_id: u32,
@@ -30,6 +34,43 @@ pub(super) struct Host {
     pub(super) instructions: u64,
     pub(super) budget: u64,
     pub(super) memory: usize,
+}
+
+/// Which node ids exist: a range when the ids are consecutive (`nodes = 5`,
+/// `nodes = {0, 1, 2}`), a hash set otherwise (only looked up, never iterated).
+#[derive(Debug, Default)]
+pub(super) enum NodeSet {
+    #[default]
+    Empty,
+    Range(NodeId, NodeId),
+    Set(HashSet<NodeId>),
+}
+
+impl NodeSet {
+    pub(super) fn of(ids: &[NodeId]) -> NodeSet {
+        let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else { return NodeSet::Empty };
+        let consecutive = ids.windows(2).all(|w| w[0].checked_add(1) == Some(w[1]));
+        if consecutive { NodeSet::Range(first, last) } else { NodeSet::Set(ids.iter().copied().collect()) }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        matches!(self, NodeSet::Empty)
+    }
+
+    pub(super) fn contains(&self, id: NodeId) -> bool {
+        match self {
+            NodeSet::Empty => false,
+            NodeSet::Range(lo, hi) => (*lo..=*hi).contains(&id),
+            NodeSet::Set(s) => s.contains(&id),
+        }
+    }
+}
+
+impl Host {
+    pub(super) fn set_nodes(&mut self, nodes: Vec<NodeId>) {
+        self.node_set = NodeSet::of(&nodes);
+        self.nodes = nodes;
+    }
 }
 
 pub(super) const CALLBACKS: &str = "distlab.callbacks";

@@ -16,7 +16,7 @@
 
 mod api;
 mod args;
-mod convert;
+mod data;
 mod director;
 mod host;
 mod sandbox;
@@ -26,12 +26,16 @@ use std::sync::Arc;
 use mlua::Lua;
 
 use super::error::{Diagnostic, LoadError};
-use super::model::Scenario;
+use serde::Deserialize;
+
+use super::model::{Expect, Scenario};
 use super::plan::Plan;
 use super::validate::validate;
+use crate::algorithms::registry;
 use host::{Host, describe, diagnostic};
 use sandbox::interpreter;
 
+pub use data::{Data, params_from_lua};
 pub use director::LuaDirector;
 
 /// Default instruction budget for one run of a script.
@@ -84,11 +88,11 @@ pub fn load_str(file: &str, text: &str) -> Result<Plan, LoadError> {
     let lua = interpreter(file, false, 0).map_err(fail)?;
     run_top(&lua, &script).map_err(fail)?;
     let (declared, line, expect) = {
-        let h = lua.app_data_ref::<Host>().ok_or_else(|| fail("distlab: no host".into()))?;
-        (h.scenario.clone(), h.scenario_line, h.expect.clone())
+        let mut h = lua.app_data_mut::<Host>().ok_or_else(|| fail("distlab: no host".into()))?;
+        (h.scenario.take(), h.scenario_line, h.expect.take())
     };
     let at = |message: String| LoadError::from(Diagnostic { file: file.to_string(), line: Some(line), col: None, message });
-    let Some(mut json) = declared else {
+    let Some(mut data) = declared else {
         return Err(LoadError::from(Diagnostic {
             file: file.to_string(),
             line: None,
@@ -96,13 +100,21 @@ pub fn load_str(file: &str, text: &str) -> Result<Plan, LoadError> {
             message: "no scenario { … }: a Lua scenario declares its name, algorithm and nodes with scenario { … }".into(),
         }));
     };
-    if let (Some(e), Some(obj)) = (expect, json.as_object_mut()) {
-        if obj.contains_key("expect") {
-            return Err(at("expect is given both inside scenario { … } and as expect { … }: keep one".into()));
-        }
-        obj.insert("expect".into(), e);
+    let params = data.take("params");
+    if expect.is_some() && data.get("expect").is_some() {
+        return Err(at("expect is given both inside scenario { … } and as expect { … }: keep one".into()));
     }
-    let scenario: Scenario = serde_json::from_value(json).map_err(|e| at(format!("scenario: {}", e.to_string().replace('`', "\""))))?;
+    let serde_message = |e: data::DataError| e.to_string().replace('`', "\"");
+    let mut scenario = Scenario::deserialize(&data).map_err(|e| at(format!("scenario: {}", serde_message(e))))?;
+    if let Some(e) = expect {
+        scenario.expect = Expect::deserialize(&e).map_err(|e| at(format!("expect: {}", serde_message(e))))?;
+    }
+    if let Some(p) = params {
+        scenario.params = match registry::find(&scenario.algorithm) {
+            Some(a) => (a.lua_params)(&p),
+            None => p.to_yaml(),
+        };
+    }
     let mut plan = validate(&scenario).map_err(|problems| {
         LoadError::new(
             problems

@@ -20,6 +20,7 @@ pub(super) fn interpreter(file: &str, running: bool, seed: u64) -> Result<Lua, S
         expect: None,
         algorithm: None,
         nodes: Vec::new(),
+        node_set: Default::default(),
         now: 0,
         out: Vec::new(),
         next_id: 0,
