@@ -7,7 +7,10 @@ use serde::Deserialize;
 use super::OBSERVATION_KINDS;
 use super::args::{duration, node, node_list, percent};
 use super::data::{Data, Reader};
+use super::errors::{describe, located, script_line};
 use super::host::*;
+use super::limits::{ReentryGuard, send_out};
+use super::sandbox::{TOSTRING, escape_output};
 use crate::algorithms::registry::{self, Algorithm};
 use crate::engine::script::ScriptOut;
 use crate::process::{Nanos, NodeId};
@@ -21,7 +24,7 @@ pub(super) fn act(lua: &Lua, name: &str, action: Action) -> LResult<()> {
     if !running {
         return Err(located(lua, format!("{name}() acts on the running scenario: call it inside at(), after(), every() or a hook")));
     }
-    with_host(lua, |h| h.out.push(ScriptOut::Act(action)))
+    send_out(lua, ScriptOut::Act(action))
 }
 
 /// Registers `f` as callback number `id` due at `time` (and every `period`).
@@ -32,9 +35,9 @@ pub(super) fn schedule(lua: &Lua, time: Nanos, f: mlua::Function, period: Option
         if let Some(p) = period {
             h.every.insert(id, p);
         }
-        h.out.push(ScriptOut::Schedule(time, id));
         id
     })?;
+    send_out(lua, ScriptOut::Schedule(time, id))?;
     let table: Table = lua.named_registry_value(CALLBACKS)?;
     table.raw_set(id, f)
 }
@@ -51,18 +54,87 @@ fn read_data(lua: &Lua, v: &Value) -> Result<Data, String> {
     Reader::new(memory / 16).read(v)
 }
 
-/// Installs the sandbox and the API.
-pub(super) fn install(lua: &Lua, seed: u64) -> LResult<()> {
-    let g = lua.globals();
-    for name in ["dofile", "loadfile", "require", "collectgarbage"] {
-        g.raw_set(name, Value::Nil)?;
+/// What `print` writes: each value as `tostring` gives it (deterministic,
+/// see prelude.lua), control characters escaped, tabs between values.
+fn print_text(lua: &Lua, args: MultiValue) -> LResult<String> {
+    let tostring: mlua::Function = lua.named_registry_value(TOSTRING)?;
+    let mut parts = Vec::new();
+    for v in args {
+        let text = match v {
+            Value::String(s) => s.to_string_lossy(),
+            other => {
+                let _guard = ReentryGuard::enter(lua, "print")?;
+                tostring.call::<mlua::LuaString>(other)?.to_string_lossy()
+            }
+        };
+        parts.push(escape_output(&text));
     }
-    lua.load(
-        "do local rawload = load; load = function(chunk, name, _, env) return rawload(chunk, name, 't', env) end end; string.dump = nil",
-    )
-    .set_name("=distlab")
-    .exec()?;
-    lua.load(format!("math.randomseed({})", seed as i64)).set_name("=distlab").exec()?;
+    Ok(parts.join("\t"))
+}
+
+/// `limits { instructions = n, memory_mb = m }`: lowers the script's limits;
+/// the ceilings are the command line's (`--lua-instructions`, `--lua-memory`).
+fn limits(lua: &Lua, t: Value) -> LResult<()> {
+    let Value::Table(t) = t else {
+        return Err(located(lua, "limits expects a table: limits { instructions = 1000000, memory_mb = 16 }"));
+    };
+    let ceiling = with_host(lua, |h| h.ceiling)?;
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let key = match &k {
+            Value::String(s) => s.to_string_lossy(),
+            other => return Err(located(lua, format!("limits: a key of type {}, expected instructions or memory_mb", other.type_name()))),
+        };
+        let n = match &v {
+            Value::Integer(i) if *i >= 0 => *i as u64,
+            Value::Number(f) if f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19 => *f as u64,
+            other => {
+                return Err(located(lua, format!("limits: {key} = {}: expected a whole number, 0 or more", describe_value(other))));
+            }
+        };
+        match key.as_str() {
+            "instructions" if n > ceiling.instructions => {
+                return Err(located(
+                    lua,
+                    format!(
+                        "limits: instructions = {n} is above the ceiling of {} (raise it with --lua-instructions)",
+                        ceiling.instructions
+                    ),
+                ));
+            }
+            "instructions" => with_host(lua, |h| h.budget.limit.set(n))?,
+            "memory_mb" if n == 0 || n > (ceiling.memory >> 20) as u64 => {
+                return Err(located(
+                    lua,
+                    format!("limits: memory_mb = {n}: expected 1 to {} (the ceiling is set with --lua-memory)", ceiling.memory >> 20),
+                ));
+            }
+            "memory_mb" => {
+                let bytes = (n as usize) << 20;
+                let room = with_host(lua, |h| {
+                    h.memory = bytes;
+                    bytes.saturating_sub(h.output).max(1)
+                })?;
+                lua.set_memory_limit(room)?;
+            }
+            other => return Err(located(lua, format!("limits: unknown limit \"{other}\", expected instructions or memory_mb"))),
+        }
+    }
+    Ok(())
+}
+
+fn describe_value(v: &Value) -> String {
+    match v {
+        Value::Integer(i) => i.to_string(),
+        Value::Number(f) => f.to_string(),
+        Value::String(s) => format!("\"{}\"", s.to_string_lossy()),
+        other => other.type_name().to_string(),
+    }
+}
+
+/// Installs the API.
+pub(super) fn install(lua: &Lua) -> LResult<()> {
+    let g = lua.globals();
     lua.set_named_registry_value(CALLBACKS, lua.create_table()?)?;
     lua.set_named_registry_value(SEND_HOOKS, lua.create_table()?)?;
     lua.set_named_registry_value(DELIVER_HOOKS, lua.create_table()?)?;
@@ -83,7 +155,7 @@ pub(super) fn install(lua: &Lua, seed: u64) -> LResult<()> {
                 _ => None,
             };
             let nodes: Vec<NodeId> = data.get("nodes").and_then(|n| Nodes::deserialize(n).ok()).map(|n| n.0).unwrap_or_default();
-            let line = caller_line(lua);
+            let line = script_line(lua);
             with_host(lua, |h| {
                 h.scenario = Some(data);
                 h.scenario_line = line;
@@ -104,20 +176,7 @@ pub(super) fn install(lua: &Lua, seed: u64) -> LResult<()> {
             with_host(lua, |h| h.expect = Some(data))
         })?,
     )?;
-    g.raw_set(
-        "limits",
-        lua.create_function(|lua, t: Table| {
-            if let Some(n) = t.get::<Option<u64>>("instructions")? {
-                with_host(lua, |h| h.budget = n)?;
-            }
-            if let Some(mb) = t.get::<Option<usize>>("memory_mb")? {
-                let bytes = mb.saturating_mul(1 << 20);
-                with_host(lua, |h| h.memory = bytes)?;
-                lua.set_memory_limit(bytes)?;
-            }
-            Ok(())
-        })?,
-    )?;
+    g.raw_set("limits", lua.create_function(limits)?)?;
     g.raw_set(
         "at",
         lua.create_function(|lua, (t, f): (Value, mlua::Function)| {
@@ -155,24 +214,14 @@ pub(super) fn install(lua: &Lua, seed: u64) -> LResult<()> {
             if !with_host(lua, |h| h.running)? {
                 return Err(located(lua, "stop() ends the running scenario: call it inside at(), after(), every() or a hook"));
             }
-            with_host(lua, |h| h.out.push(ScriptOut::Stop))
+            send_out(lua, ScriptOut::Stop)
         })?,
     )?;
     g.raw_set(
         "print",
         lua.create_function(|lua, args: MultiValue| {
-            let mut parts = Vec::new();
-            for v in args {
-                parts.push(match v {
-                    Value::String(s) => s.to_string_lossy(),
-                    Value::Nil => "nil".into(),
-                    Value::Boolean(b) => b.to_string(),
-                    Value::Integer(i) => i.to_string(),
-                    Value::Number(n) => n.to_string(),
-                    other => format!("<{}>", other.type_name()),
-                });
-            }
-            with_host(lua, |h| h.out.push(ScriptOut::Act(Action::Note(parts.join("\t")))))
+            let text = print_text(lua, args)?;
+            send_out(lua, ScriptOut::Act(Action::Note(text)))
         })?,
     )?;
     g.raw_set(

@@ -2,7 +2,8 @@
 
 use mlua::{Lua, Value};
 
-use super::host::{Host, LResult, located};
+use super::errors::located;
+use super::host::{Host, LResult};
 use crate::process::{Nanos, NodeId};
 use crate::scenario::units::{Dur, Percent};
 use crate::scenario::validate::describe_ids;

@@ -105,7 +105,7 @@ impl Reader {
     fn entries(&mut self, t: &mlua::Table) -> Result<Vec<(Data, Data)>, String> {
         let mut entries = Vec::new();
         for pair in t.pairs::<Value, Value>() {
-            let (k, v) = pair.map_err(|e| self.at(super::host::describe(&e)))?;
+            let (k, v) = pair.map_err(|e| self.at(super::errors::describe(&e)))?;
             let key = match &k {
                 Value::Boolean(_) | Value::Integer(_) | Value::Number(_) | Value::String(_) => self.read(&k)?,
                 other => return Err(self.at(format!("a table key of type {} cannot be a scenario key", other.type_name()))),
@@ -124,7 +124,15 @@ impl Reader {
             return message;
         }
         let mut path = String::new();
-        for n in &self.names {
+        let shown = 8;
+        for (i, n) in self.names.iter().enumerate() {
+            if i == shown && self.names.len() > shown + 2 {
+                path.push_str("…");
+                continue;
+            }
+            if i > shown && i < self.names.len() - 2 {
+                continue;
+            }
             if !n.starts_with('[') && !path.is_empty() {
                 path.push('.');
             }

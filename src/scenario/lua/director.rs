@@ -1,11 +1,17 @@
 //! A run's side of the script: the engine's [`Director`] over a fresh interpreter.
+//!
+//! Every call into the script is timed (the wall-clock limit counts the
+//! script's time, not the engine's) and ends through `errors::settle`: once a
+//! limit is reached, every later call fails with the first message.
 
-use mlua::{Lua, LuaSerdeExt, Table, Value};
+use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 
 use super::args::duration;
+use super::errors::{Origin, settle};
 use super::host::*;
+use super::limits::Stopwatch;
 use super::sandbox::interpreter;
-use super::{DEFAULT_MEMORY, LuaScript, run_top};
+use super::{LuaScript, run_top};
 use crate::engine::script::{Director, MsgView, ObsView, ScriptOut, Verdict};
 use crate::process::Nanos;
 
@@ -18,23 +24,47 @@ pub struct LuaDirector {
 impl LuaScript {
     /// Starts a fresh interpreter for one run with `seed`.
     pub fn director(&self, seed: u64) -> Result<Box<dyn Director>, String> {
-        let lua = interpreter(&self.file, true, seed)?;
+        let lua = interpreter(&self.file, true, seed, self.limits)?;
         run_top(&lua, self)?;
         Ok(Box::new(LuaDirector { lua, file: self.file.clone() }))
     }
 }
 
-impl LuaDirector {
-    fn memory(&self) -> usize {
-        with_host(&self.lua, |h| h.memory).unwrap_or(DEFAULT_MEMORY)
-    }
+/// What a send or delivery hook answered.
+fn verdict(lua: &Lua, file: &str, f: &Function, hook: &str, answer: Value) -> LResult<Option<Verdict>> {
+    let line = f.info().line_defined.unwrap_or(0);
+    Ok(Some(match answer {
+        Value::Nil => return Ok(None),
+        Value::String(s) if s.to_string_lossy() == "drop" => Verdict::Drop,
+        Value::String(s) if s.to_string_lossy() == "duplicate" => Verdict::Duplicate,
+        Value::Table(t) => {
+            let d: Value = t.raw_get("delay")?;
+            if d.is_nil() {
+                return Err(mlua::Error::RuntimeError(format!(
+                    "{file}:{line}: this {hook} hook returned a table without delay: expected {{ delay = \"3ms\" }}"
+                )));
+            }
+            Verdict::Delay(duration(lua, &d, hook)?)
+        }
+        other => {
+            let found = match other {
+                Value::String(s) => format!("\"{}\"", s.to_string_lossy()),
+                v => v.type_name().to_string(),
+            };
+            return Err(mlua::Error::RuntimeError(format!(
+                "{file}:{line}: this {hook} hook returned {found}, expected \"drop\", \"duplicate\", {{ delay = \"3ms\" }} or nothing"
+            )));
+        }
+    }))
+}
 
+impl LuaDirector {
     fn drain(&self) -> Result<Vec<ScriptOut>, String> {
-        with_host(&self.lua, |h| std::mem::take(&mut h.out)).map_err(|e| describe(&e))
+        settle(&self.lua, with_host(&self.lua, |h| std::mem::take(&mut h.out)), None)
     }
 
     fn set_now(&self, now: Nanos) -> Result<(), String> {
-        with_host(&self.lua, |h| h.now = now).map_err(|e| describe(&e))
+        settle(&self.lua, with_host(&self.lua, |h| h.now = now), None)
     }
 
     fn msg_table(&self, m: &MsgView<'_>) -> LResult<Table> {
@@ -50,44 +80,18 @@ impl LuaDirector {
     /// Runs the hooks under `key` on `m`; the first that answers decides.
     fn message_hooks(&self, key: &str, now: Nanos, m: &MsgView<'_>, hook: &str) -> Result<(Verdict, Vec<ScriptOut>), String> {
         self.set_now(now)?;
-        let run = || -> LResult<Verdict> {
-            let hooks: Table = self.lua.named_registry_value(key)?;
-            let table = self.msg_table(m)?;
-            for f in hooks.sequence_values::<mlua::Function>() {
-                let f = f?;
-                let line = f.info().line_defined.unwrap_or(0);
-                let answer: Value =
-                    f.call(table.clone()).map_err(|e| mlua::Error::RuntimeError(in_function(&self.file, &f, hook, &e, self.memory())))?;
-                match answer {
-                    Value::Nil => continue,
-                    Value::String(s) if s.to_string_lossy() == "drop" => return Ok(Verdict::Drop),
-                    Value::String(s) if s.to_string_lossy() == "duplicate" => return Ok(Verdict::Duplicate),
-                    Value::Table(t) => {
-                        let d: Value = t.get("delay")?;
-                        if d.is_nil() {
-                            return Err(mlua::Error::RuntimeError(format!(
-                                "{}:{line}: this {hook} hook returned a table without delay: expected {{ delay = \"3ms\" }}",
-                                self.file
-                            )));
-                        }
-                        return duration(&self.lua, &d, hook).map(Verdict::Delay);
-                    }
-                    other => {
-                        return Err(mlua::Error::RuntimeError(format!(
-                            "{}:{line}: this {hook} hook returned {}, expected \"drop\", \"duplicate\", {{ delay = \"3ms\" }} or nothing",
-                            self.file,
-                            match other {
-                                Value::String(s) => format!("\"{}\"", s.to_string_lossy()),
-                                v => v.type_name().to_string(),
-                            }
-                        )));
-                    }
-                }
+        let _clock = Stopwatch::start(&self.lua);
+        let hooks: Table = settle(&self.lua, self.lua.named_registry_value(key), None)?;
+        let table = settle(&self.lua, self.msg_table(m), None)?;
+        for f in hooks.sequence_values::<Function>() {
+            let f = settle(&self.lua, f, None)?;
+            let answer = settle(&self.lua, f.call::<Value>(table.clone()), Some(Origin { function: &f, what: hook }))?;
+            let decided = verdict(&self.lua, &self.file, &f, hook, answer);
+            if let Some(v) = settle(&self.lua, decided, Some(Origin { function: &f, what: hook }))? {
+                return Ok((v, self.drain()?));
             }
-            Ok(Verdict::Pass)
-        };
-        let verdict = run().map_err(|e| describe(&e))?;
-        Ok((verdict, self.drain()?))
+        }
+        Ok((Verdict::Pass, self.drain()?))
     }
 }
 
@@ -98,12 +102,12 @@ impl Director for LuaDirector {
 
     fn fire(&mut self, now: Nanos, id: u32) -> Result<Vec<ScriptOut>, String> {
         self.set_now(now)?;
-        let table: Table = self.lua.named_registry_value(CALLBACKS).map_err(|e| describe(&e))?;
-        let f: mlua::Function = table.raw_get(id).map_err(|e| describe(&e))?;
-        let memory = self.memory();
-        f.call::<()>(()).map_err(|e| in_function(&self.file, &f, "callback", &e, memory))?;
+        let _clock = Stopwatch::start(&self.lua);
+        let table: Table = settle(&self.lua, self.lua.named_registry_value(CALLBACKS), None)?;
+        let f: Function = settle(&self.lua, table.raw_get(id), None)?;
+        settle(&self.lua, f.call::<()>(()), Some(Origin { function: &f, what: "callback" }))?;
         let mut out = self.drain()?;
-        if let Some(p) = with_host(&self.lua, |h| h.every.get(&id).copied()).map_err(|e| describe(&e))? {
+        if let Some(p) = settle(&self.lua, with_host(&self.lua, |h| h.every.get(&id).copied()), None)? {
             out.push(ScriptOut::Schedule(now + p, id));
         }
         Ok(out)
@@ -129,34 +133,34 @@ impl Director for LuaDirector {
 
     fn on_observe(&mut self, now: Nanos, obs: &ObsView<'_>) -> Result<Vec<ScriptOut>, String> {
         self.set_now(now)?;
-        let run = || -> LResult<()> {
-            let hooks: Table = self.lua.named_registry_value(OBSERVE_HOOKS)?;
-            let mut table = None;
-            for entry in hooks.sequence_values::<Table>() {
-                let entry = entry?;
-                let kind: String = entry.raw_get("kind")?;
-                if kind != obs.kind {
-                    continue;
-                }
-                let t = match &table {
-                    Some(t) => t,
-                    None => {
-                        let t = self.lua.create_table()?;
-                        t.raw_set("node", obs.node)?;
-                        t.raw_set("kind", obs.kind)?;
-                        t.raw_set("tag", obs.tag)?;
-                        t.raw_set("text", obs.text)?;
-                        t.raw_set("value", self.lua.to_value(&obs.value)?)?;
-                        table.insert(t)
-                    }
-                };
-                let f: mlua::Function = entry.raw_get("fn")?;
-                f.call::<()>(t.clone())
-                    .map_err(|e| mlua::Error::RuntimeError(in_function(&self.file, &f, "on_observe", &e, self.memory())))?;
+        let _clock = Stopwatch::start(&self.lua);
+        let hooks: Table = settle(&self.lua, self.lua.named_registry_value(OBSERVE_HOOKS), None)?;
+        let mut table = None;
+        for entry in hooks.sequence_values::<Table>() {
+            let entry = settle(&self.lua, entry, None)?;
+            let kind: String = settle(&self.lua, entry.raw_get("kind"), None)?;
+            if kind != obs.kind {
+                continue;
             }
-            Ok(())
-        };
-        run().map_err(|e| describe(&e))?;
+            let t = match &table {
+                Some(t) => t,
+                None => table.insert(settle(&self.lua, self.obs_table(obs), None)?),
+            };
+            let f: Function = settle(&self.lua, entry.raw_get("fn"), None)?;
+            settle(&self.lua, f.call::<()>(t.clone()), Some(Origin { function: &f, what: "on_observe" }))?;
+        }
         self.drain()
+    }
+}
+
+impl LuaDirector {
+    fn obs_table(&self, obs: &ObsView<'_>) -> LResult<Table> {
+        let t = self.lua.create_table()?;
+        t.raw_set("node", obs.node)?;
+        t.raw_set("kind", obs.kind)?;
+        t.raw_set("tag", obs.tag)?;
+        t.raw_set("text", obs.text)?;
+        t.raw_set("value", self.lua.to_value(&obs.value)?)?;
+        Ok(t)
     }
 }

@@ -2,14 +2,16 @@
 //! Lua error becomes a located `file:line: message`.
 
 use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
 
 use mlua::Lua;
 
+use super::LuaLimits;
 use super::data::Data;
+use super::limits::Budget;
 use crate::algorithms::registry::Algorithm;
 use crate::engine::script::ScriptOut;
 use crate::process::{Nanos, NodeId};
-use crate::scenario::error::Diagnostic;
 
 /// What the API functions share, stored as the interpreter's app data.
 pub(super) struct Host {
@@ -31,9 +33,16 @@ pub(super) struct Host {
     pub(super) send_hooks: usize,
     pub(super) deliver_hooks: usize,
     pub(super) observe_hooks: usize,
-    pub(super) instructions: u64,
-    pub(super) budget: u64,
+    /// The ceilings from the command line: `limits { … }` may only lower them.
+    pub(super) ceiling: LuaLimits,
+    /// The instruction budget and the wall-clock limit (shared with the hook).
+    pub(super) budget: Rc<Budget>,
+    /// The memory limit: the interpreter's memory and the script's output
+    /// (`output`: printed text, actions, timers) count against it together.
     pub(super) memory: usize,
+    pub(super) output: usize,
+    /// How deeply Rust functions that call back into Lua are nested.
+    pub(super) reentry: usize,
 }
 
 /// Which node ids exist: a range when the ids are consecutive (`nodes = 5`,
@@ -67,6 +76,31 @@ impl NodeSet {
 }
 
 impl Host {
+    pub(super) fn new(file: &str, running: bool, limits: LuaLimits) -> Host {
+        Host {
+            file: file.to_string(),
+            running,
+            scenario: None,
+            scenario_line: 0,
+            expect: None,
+            algorithm: None,
+            nodes: Vec::new(),
+            node_set: NodeSet::Empty,
+            now: 0,
+            out: Vec::new(),
+            next_id: 0,
+            every: BTreeMap::new(),
+            send_hooks: 0,
+            deliver_hooks: 0,
+            observe_hooks: 0,
+            ceiling: limits,
+            budget: Rc::new(Budget::new(file, limits.instructions, limits.time)),
+            memory: limits.memory,
+            output: 0,
+            reentry: 0,
+        }
+    }
+
     pub(super) fn set_nodes(&mut self, nodes: Vec<NodeId>) {
         self.node_set = NodeSet::of(&nodes);
         self.nodes = nodes;
@@ -79,55 +113,6 @@ pub(super) const DELIVER_HOOKS: &str = "distlab.deliver_hooks";
 pub(super) const OBSERVE_HOOKS: &str = "distlab.observe_hooks";
 
 pub(super) type LResult<T> = mlua::Result<T>;
-
-/// The line of the Lua code that called the running Rust function.
-pub(super) fn caller_line(lua: &Lua) -> usize {
-    lua.inspect_stack(1, |d| d.current_line()).flatten().unwrap_or(0)
-}
-
-/// An error located at the calling Lua line: `file:line: message`.
-pub(super) fn located(lua: &Lua, message: impl std::fmt::Display) -> mlua::Error {
-    let file = lua.app_data_ref::<Host>().map(|h| h.file.clone()).unwrap_or_default();
-    mlua::Error::RuntimeError(format!("{file}:{}: {message}", caller_line(lua)))
-}
-
-/// The message of a Lua error, without mlua's wrapping and tracebacks.
-pub(super) fn describe(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
-        mlua::Error::RuntimeError(m) => m.clone(),
-        mlua::Error::MemoryError(_) => "the script went over its memory limit".to_string(),
-        mlua::Error::CallbackError { cause, .. } => describe(cause),
-        mlua::Error::WithContext { cause, .. } => describe(cause),
-        other => other.to_string(),
-    }
-}
-
-/// Names where a failing callback or hook was defined when the error itself
-/// carries no location (memory exhaustion, a wrong return value).
-pub(super) fn in_function(file: &str, f: &mlua::Function, what: &str, e: &mlua::Error, memory: usize) -> String {
-    let message = match e {
-        mlua::Error::MemoryError(_) => format!("the script went over its memory limit of {} MiB", memory >> 20),
-        other => describe(other),
-    };
-    if message.starts_with(&format!("{file}:")) {
-        return message;
-    }
-    let line = f.info().line_defined.unwrap_or(0);
-    format!("{file}:{line}: {message} (in the {what} defined here)")
-}
-
-/// Splits `file:line: message` into a diagnostic.
-pub(super) fn diagnostic(file: &str, text: &str) -> Diagnostic {
-    let first = text.lines().next().unwrap_or(text);
-    if let Some(rest) = first.strip_prefix(file).and_then(|r| r.strip_prefix(':'))
-        && let Some((line, msg)) = rest.split_once(':')
-        && let Ok(line) = line.trim().parse::<usize>()
-    {
-        return Diagnostic { file: file.to_string(), line: Some(line), col: None, message: msg.trim().to_string() };
-    }
-    Diagnostic { file: file.to_string(), line: None, col: None, message: first.to_string() }
-}
 
 pub(super) fn with_host<R>(lua: &Lua, f: impl FnOnce(&mut Host) -> R) -> LResult<R> {
     let mut h = lua.app_data_mut::<Host>().ok_or_else(|| mlua::Error::RuntimeError("distlab: no host".into()))?;

@@ -18,10 +18,15 @@ mod api;
 mod args;
 mod data;
 mod director;
+mod errors;
 mod host;
+mod limits;
+mod pattern;
 mod sandbox;
+mod strlib;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use mlua::Lua;
 
@@ -32,7 +37,8 @@ use super::model::{Expect, Scenario};
 use super::plan::Plan;
 use super::validate::validate;
 use crate::algorithms::registry;
-use host::{Host, describe, diagnostic};
+use errors::{chunk_name, diagnostic, settle};
+use host::Host;
 use sandbox::interpreter;
 
 pub use data::{Data, params_from_lua};
@@ -40,8 +46,29 @@ pub use director::LuaDirector;
 
 /// Default instruction budget for one run of a script.
 pub const DEFAULT_INSTRUCTIONS: u64 = 200_000_000;
-/// Default memory cap of the interpreter.
+/// Default memory cap of the interpreter (with what the script prints).
 pub const DEFAULT_MEMORY: usize = 64 << 20;
+/// Default wall-clock limit of the time a script runs, per run.
+pub const DEFAULT_TIME: Duration = Duration::from_secs(30);
+
+/// The limits of a script, set on the command line (`--lua-instructions`,
+/// `--lua-memory`, `--lua-timeout`); `limits { … }` in the script may lower
+/// the first two, never raise them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LuaLimits {
+    /// Instructions per run (the loading of the file counts on its own).
+    pub instructions: u64,
+    /// Bytes of the interpreter's memory and of the script's output together.
+    pub memory: usize,
+    /// Wall-clock time spent in the script, per run.
+    pub time: Duration,
+}
+
+impl Default for LuaLimits {
+    fn default() -> LuaLimits {
+        LuaLimits { instructions: DEFAULT_INSTRUCTIONS, memory: DEFAULT_MEMORY, time: DEFAULT_TIME }
+    }
+}
 
 /// The observation kinds `on_observe` accepts, as `Observation` names them.
 pub const OBSERVATION_KINDS: &[&str] = &[
@@ -74,18 +101,28 @@ pub const OBSERVATION_KINDS: &[&str] = &[
 pub struct LuaScript {
     pub file: String,
     pub text: String,
+    pub limits: LuaLimits,
 }
 
 /// Runs the script's top level in `lua`.
 fn run_top(lua: &Lua, script: &LuaScript) -> Result<(), String> {
-    lua.load(&script.text).set_name(format!("@{}", script.file)).set_mode(mlua::chunk::ChunkMode::Text).exec().map_err(|e| describe(&e))
+    let _clock = limits::Stopwatch::start(lua);
+    let chunk = lua.load(&script.text).set_name(format!("={}", chunk_name(&script.file))).set_mode(mlua::chunk::ChunkMode::Text);
+    settle(lua, chunk.exec(), None)
 }
 
-/// Reads a Lua scenario's declaration and validates it into a plan.
+/// Reads a Lua scenario's declaration and validates it into a plan, with the
+/// default limits.
 pub fn load_str(file: &str, text: &str) -> Result<Plan, LoadError> {
-    let script = LuaScript { file: file.to_string(), text: text.to_string() };
+    load_str_with(file, text, LuaLimits::default())
+}
+
+/// Reads a Lua scenario's declaration and validates it into a plan; the
+/// script runs within `limits` here and in every run of the plan.
+pub fn load_str_with(file: &str, text: &str, limits: LuaLimits) -> Result<Plan, LoadError> {
+    let script = LuaScript { file: file.to_string(), text: text.to_string(), limits };
     let fail = |msg: String| LoadError::from(diagnostic(file, &msg));
-    let lua = interpreter(file, false, 0).map_err(fail)?;
+    let lua = interpreter(file, false, 0, limits).map_err(fail)?;
     run_top(&lua, &script).map_err(fail)?;
     let (declared, line, expect) = {
         let mut h = lua.app_data_mut::<Host>().ok_or_else(|| fail("distlab: no host".into()))?;
