@@ -697,3 +697,21 @@ fn string_patterns_give_what_c_lua_gives() {
     }
     assert_eq!(e.len(), a.len());
 }
+
+#[test]
+fn script_text_reaches_the_trace_on_one_line() {
+    let mc = "scenario { name = \"m\", algorithm = \"multicast.basic\", nodes = 3 }\n";
+    stopped(
+        "command-newline",
+        &[],
+        &format!("{mc}at(0, function() multicast(1, \"hi\\nresult: ok (9 checks)\") end)\n"),
+        &["s.lua:2:", "control character", "hi\\nresult"],
+    );
+    let path = write(
+        "clocks-heading",
+        "s.lua",
+        "scenario { name = \"c\", algorithm = \"clock.server\", nodes = 2 }\nat(0, function() show_clocks(\"Before:\\nFORGED\") end)\n",
+    );
+    let (trace, _) = run_text(path.to_str().expect("path"));
+    assert!(trace.contains("Before:\\nFORGED") && !trace.lines().any(|l| l.starts_with("FORGED")), "{trace}");
+}

@@ -47,11 +47,12 @@ pub(super) fn push_hook(lua: &Lua, key: &str, value: impl mlua::IntoLua) -> LRes
     table.raw_push(value)
 }
 
-/// Copies a table given to `scenario` or `expect` out of the interpreter; at
-/// most one value per 16 bytes of the memory limit (a Lua table spends more).
+/// Copies a table given to `scenario` or `expect` out of the interpreter,
+/// within the memory limit: at most one value per 48 bytes of it (what a
+/// copied value takes), and as many bytes of text.
 fn read_data(lua: &Lua, v: &Value) -> Result<Data, String> {
     let memory = with_host(lua, |h| h.memory).map_err(|e| describe(&e))?;
-    Reader::new(memory / 16).read(v)
+    Reader::new(memory / 48, memory).read(v)
 }
 
 /// What `print` writes: each value as `tostring` gives it (deterministic,
@@ -291,7 +292,7 @@ pub(super) fn install(lua: &Lua) -> LResult<()> {
     g.raw_set(
         "show_clocks",
         lua.create_function(|lua, heading: Option<String>| {
-            act(lua, "show_clocks", Action::ShowClocks(heading.unwrap_or_else(|| "Clocks:".into())))
+            act(lua, "show_clocks", Action::ShowClocks(heading.map_or_else(|| "Clocks:".into(), |h| escape_output(&h))))
         })?,
     )?;
     g.raw_set(
@@ -405,6 +406,16 @@ pub(super) fn define_commands(lua: &Lua, a: &'static Algorithm) -> LResult<()> {
                         .chain(spec_args(a, name).iter().map(|s| format!(", {s}")))
                         .collect::<String>();
                     return Err(located(lua, format!("{name} takes a node and {arity} argument(s): {usage})")));
+                }
+                if let Some(bad) = rest.iter().find(|a| a.chars().any(char::is_control)) {
+                    // It would reach the trace as it is: a newline could forge trace lines.
+                    return Err(located(
+                        lua,
+                        format!(
+                            "{name}: the argument \"{}\" holds a control character: command arguments are text on one line",
+                            escape_output(bad)
+                        ),
+                    ));
                 }
                 act(lua, name, Action::Command { node: n, command: Command { name: name.to_string(), args: rest } })
             })?,

@@ -60,12 +60,17 @@ pub struct Reader {
     /// Values still allowed.
     left: usize,
     max_values: usize,
+    /// Bytes of text still allowed (a string shared by many tables is copied
+    /// for each).
+    bytes_left: usize,
+    max_bytes: usize,
 }
 
 impl Reader {
-    /// A reader that copies at most `max_values` values in all.
-    pub fn new(max_values: usize) -> Reader {
-        Reader { path: Vec::new(), names: Vec::new(), left: max_values, max_values }
+    /// A reader that copies at most `max_values` values and `max_bytes`
+    /// bytes of text in all.
+    pub fn new(max_values: usize, max_bytes: usize) -> Reader {
+        Reader { path: Vec::new(), names: Vec::new(), left: max_values, max_values, bytes_left: max_bytes, max_bytes }
     }
 
     /// Copies `v`; errors name the path to the offending value.
@@ -79,7 +84,16 @@ impl Reader {
             Value::Boolean(b) => Data::Bool(*b),
             Value::Integer(i) => Data::Int(*i),
             Value::Number(f) => Data::Num(*f),
-            Value::String(s) => Data::Str(s.to_string_lossy()),
+            Value::String(s) => {
+                let len = s.as_bytes().len();
+                if len > self.bytes_left {
+                    return Err(
+                        self.at(format!("the tables hold more than {} bytes of text: a scenario is smaller than that", self.max_bytes))
+                    );
+                }
+                self.bytes_left -= len;
+                Data::Str(s.to_string_lossy())
+            }
             Value::Table(t) => self.table(t)?,
             other => return Err(self.at(format!("a {} cannot be part of a scenario", other.type_name()))),
         })
@@ -127,7 +141,7 @@ impl Reader {
         let shown = 8;
         for (i, n) in self.names.iter().enumerate() {
             if i == shown && self.names.len() > shown + 2 {
-                path.push_str("…");
+                path.push('…');
                 continue;
             }
             if i > shown && i < self.names.len() - 2 {

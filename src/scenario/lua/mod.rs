@@ -1,22 +1,30 @@
 //! The Lua front end: a `.lua` scenario declares the same scenario as a YAML
-//! file (`scenario { … }`, `expect { … }`) and schedules with logic: `at`,
-//! `after`, `every`, hooks on sends, deliveries and observations. Lua never
-//! implements a protocol; it tells the runner what to do and when.
+//! file (`scenario { … }`, `expect { … }`; tables read as the model's types
+//! ask, so a table keyed by node ids is a map, see [`data`]) and schedules
+//! with logic: `at`, `after`, `every`, hooks on sends, deliveries and
+//! observations. Lua never implements a protocol; it tells the runner what to
+//! do and when.
 //!
 //! The script runs twice: once when the file is loaded, to read the
 //! declaration and validate it like YAML; then in a fresh interpreter for each
 //! run, where its callbacks and hooks drive the runner through the engine's
-//! [`Director`] trait. Both runs see the same seed, so they agree.
+//! [`Director`](crate::engine::script::Director) trait.
 //!
-//! Sandbox: only the `string`, `table`, `math`, `utf8` and `coroutine`
-//! libraries; no `io`, `os`, `debug`, `require`, `dofile` or `loadfile`;
-//! `load` takes text only and `string.dump` is gone. An instruction budget and
-//! a memory cap stop runaway scripts with a located error. `math.random` is
-//! seeded from the scenario seed. Every error reads `file:line: message`.
+//! Sandbox (`sandbox.rs`, `prelude.lua`): only the `string`, `table`, `math`,
+//! `utf8` and `coroutine` libraries; no `io`, `os`, `debug`, `require`,
+//! `dofile`, `loadfile` or `collectgarbage`; `load` takes text only and
+//! `string.dump` is gone. [`LuaLimits`] — instructions, memory (what the
+//! script prints included), wall-clock time — stop a runaway script with a
+//! located error; they hold in coroutines, through `pcall`, in long C calls
+//! (`limits.rs`, `strlib.rs`), and `limits { … }` may only lower them.
+//! Runs are deterministic: `math.random` is seeded from the scenario seed,
+//! `tostring` gives no addresses, `pairs` and `next` a fixed order. What the
+//! script prints reaches the trace on one line, control characters escaped.
+//! Every error reads `file:line: message` (`errors.rs`).
 
 mod api;
 mod args;
-mod data;
+pub mod data;
 mod director;
 mod errors;
 mod host;
