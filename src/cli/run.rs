@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use distlab::engine::{Format, Limits, RunError, RunOptions};
 use distlab::report::RunReport;
 use distlab::scenario::Plan;
+use distlab::scenario::lua::LuaLimits;
 use distlab::scenario::units::Dur;
 use distlab::trace::pictures::{Picture, PictureOptions};
 
@@ -95,7 +96,47 @@ pub struct RunArgs {
     #[arg(long, default_value_t = Limits::default().max_events)]
     pub max_events: u64,
     #[command(flatten)]
+    pub lua: LuaArgs,
+    #[command(flatten)]
     pub wire: super::wire::WireArgs,
+}
+
+/// The limits of Lua scenario scripts: shared by `distlab run` and `distlab test`.
+#[derive(Args, Debug, Clone)]
+pub struct LuaArgs {
+    /// Lua scenarios: the most instructions a script may run, per run (and
+    /// for reading the file); `limits { instructions = … }` in the script may
+    /// lower it, never raise it. Every coroutine, pcall and string pattern
+    /// counts.
+    #[arg(long, value_name = "N", default_value_t = LuaLimits::default().instructions)]
+    pub lua_instructions: u64,
+    /// Lua scenarios: the memory a script may use, in MiB, what it prints
+    /// and asks of the run included; `limits { memory_mb = … }` may lower it.
+    #[arg(long, value_name = "MIB", default_value_t = (LuaLimits::default().memory >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub lua_memory: u64,
+    /// Lua scenarios: the wall-clock time a script may run, per run (a guard
+    /// against work the instruction count does not see).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_positive)]
+    pub lua_timeout: Dur,
+}
+
+impl LuaArgs {
+    pub fn limits(&self) -> LuaLimits {
+        LuaLimits {
+            instructions: self.lua_instructions,
+            memory: (self.lua_memory as usize) << 20,
+            time: std::time::Duration::from_nanos(self.lua_timeout.0),
+        }
+    }
+}
+
+fn parse_positive(text: &str) -> Result<Dur, String> {
+    let d = Dur::parse(text)?;
+    if d.0 == 0 {
+        return Err("a limit of 0 would stop every script: give a positive duration, e.g. 30s".into());
+    }
+    Ok(d)
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
@@ -129,7 +170,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     let mut outcome = Outcome::Ok;
     for (i, file) in args.files.iter().enumerate() {
-        let mut plan = match distlab::scenario::load(file) {
+        let mut plan = match distlab::scenario::load_with(file, args.lua.limits()) {
             Ok(p) => p,
             Err(e) => {
                 out.flush()?;

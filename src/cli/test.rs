@@ -18,6 +18,8 @@ pub struct TestArgs {
     #[arg(long)]
     pub accept: bool,
     #[command(flatten)]
+    pub lua: super::run::LuaArgs,
+    #[command(flatten)]
     pub wire: super::wire::WireArgs,
 }
 
@@ -35,7 +37,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
     let (mut passed, mut failed, mut bad) = (0, 0, 0);
     for file in &files {
         let name = file.display();
-        let mut plan = match distlab::scenario::load(file) {
+        let mut plan = match distlab::scenario::load_with(file, args.lua.limits()) {
             Ok(p) => p,
             Err(e) => {
                 writeln!(out, "error {name}\n{e}")?;

@@ -17,6 +17,11 @@ pub use plan::{Action, Plan};
 
 /// Loads a scenario file by extension (`.yaml`/`.yml`, `.lua`).
 pub fn load(path: &Path) -> Result<Plan, LoadError> {
+    load_with(path, lua::LuaLimits::default())
+}
+
+/// Loads a scenario file; a Lua script runs within `limits`.
+pub fn load_with(path: &Path, limits: lua::LuaLimits) -> Result<Plan, LoadError> {
     let file = path.display().to_string();
     let unlocated = |message: String| LoadError::from(Diagnostic { file: file.clone(), line: None, col: None, message });
     if path.is_dir() {
@@ -50,7 +55,7 @@ pub fn load(path: &Path) -> Result<Plan, LoadError> {
         })
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    if is_lua { lua::load_str(&file, text) } else { yaml::load_str(&file, text) }
+    if is_lua { lua::load_str_with(&file, text, limits) } else { yaml::load_str(&file, text) }
 }
 
 /// The scenario files named by `paths`: files as given, folders searched
