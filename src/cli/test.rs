@@ -80,10 +80,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
             }
         }
         if write {
-            if let Some(dir) = snap_path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(&snap_path, snapshot::render(&actual))?;
+            snapshot::write(&snap_path, &actual).map_err(|e| anyhow::anyhow!("{}: cannot write the snapshot: {e}", snap_path.display()))?;
         }
         for f in report.failures() {
             problems.push(format!("check failed: {} — {}", f.name, f.detail));

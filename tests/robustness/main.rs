@@ -81,3 +81,81 @@ fn random_fault_schedules_never_panic_or_run_away() {
     }
     assert!(runs >= 8 * 20, "{runs} runs");
 }
+
+/// `kill -9` in the middle of `distlab test --accept` leaves every snapshot
+/// whole: the old one or the new one, never an empty or a cut one. Each try
+/// starts from stale snapshots (so that every one is rewritten), watches the
+/// files and kills the child the moment the `k`-th of them changes, which is
+/// while that one is being written; what the watcher reads is checked too.
+/// Every try is bounded by a deadline.
+#[test]
+fn kill_9_during_accept_leaves_no_partial_snapshot() {
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    const FILES: usize = 4;
+    let root = std::env::temp_dir().join(format!("distlab-kill-accept-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let scenarios = root.join("scenarios").join("big");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    // Chang-Roberts' worst case (ids decreasing along the ring, every node
+    // starts): about n * n / 2 messages, a trace of about a megabyte.
+    for k in 0..FILES {
+        let n = 110 + k;
+        let ids: Vec<String> = (1..=n).rev().map(|i| i.to_string()).collect();
+        let mut yaml = format!("name: big {k}\nalgorithm: election.ring\nnodes: [{}]\ntimeline:\n", ids.join(", "));
+        for node in 1..=n {
+            yaml.push_str(&format!("  - {{at: 0ms, node: {node}, do: start_election}}\n"));
+        }
+        std::fs::write(scenarios.join(format!("s{k}.yaml")), yaml).unwrap();
+    }
+    let snaps: Vec<PathBuf> = (0..FILES).map(|k| root.join("snapshots").join("big").join(format!("s{k}.snap"))).collect();
+    let stale = distlab::snapshot::render("stale");
+    let set_stale = || {
+        for s in &snaps {
+            std::fs::create_dir_all(s.parent().unwrap()).unwrap();
+            std::fs::write(s, &stale).unwrap();
+        }
+    };
+    let accept = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_distlab"))
+            .arg("test")
+            .arg("--accept")
+            .arg(&scenarios)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start distlab")
+    };
+    // One whole run: what every snapshot holds after it.
+    set_stale();
+    let status = accept().wait().unwrap();
+    assert!(status.success(), "{status}");
+    let finals: Vec<String> = snaps.iter().map(|s| std::fs::read_to_string(s).unwrap()).collect();
+    assert!(finals.iter().all(|f| f.len() > 500_000), "big traces: {:?}", finals.iter().map(String::len).collect::<Vec<_>>());
+    let whole = |t: usize, s: &PathBuf, now: &str, full: &str| {
+        assert!(now == stale || now == full, "try {t}: {} holds {} bytes, neither the old nor the new snapshot", s.display(), now.len());
+    };
+    for (t, watched) in snaps.iter().enumerate() {
+        set_stale();
+        let mut child = accept();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if std::fs::metadata(watched).map_or(true, |m| m.len() != stale.len() as u64) {
+                let _ = child.kill();
+                break;
+            }
+            if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("try {t}: {} was never rewritten", watched.display());
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let _ = child.wait();
+        for (s, full) in snaps.iter().zip(&finals) {
+            let now = std::fs::read_to_string(s).unwrap_or_else(|e| panic!("try {t}: {}: {e}", s.display()));
+            whole(t, s, &now, full);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
