@@ -5,6 +5,7 @@ pub mod error;
 pub mod lua;
 pub mod model;
 pub mod plan;
+pub mod positions;
 pub mod units;
 pub mod validate;
 pub mod yaml;

@@ -12,7 +12,7 @@ use crate::algorithms::registry;
 use crate::process::NodeId;
 
 /// One step of a path into the document.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Seg {
     /// The value under this key.
     Key(String),
