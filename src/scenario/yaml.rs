@@ -11,6 +11,8 @@
 //! that depth, so 100,000 `[` would keep it busy for many seconds before the
 //! recursion limit stops it.
 
+use super::LoadOptions;
+use super::budget;
 use super::error::{Diagnostic, LoadError};
 use super::model::Scenario;
 use super::plan::Plan;
@@ -20,8 +22,15 @@ use super::validate::{Seg, suggest, validate};
 /// What every scenario must have, for messages about a missing or wrong whole.
 const NEEDS: &str = "a scenario is a mapping with at least name:, algorithm: and nodes:";
 
-/// Parses and validates a YAML scenario; `file` names it in messages.
+/// Parses and validates a YAML scenario with the default [`LoadOptions`];
+/// `file` names it in messages.
 pub fn load_str(file: &str, text: &str) -> Result<Plan, LoadError> {
+    load_str_with(file, text, &LoadOptions::default())
+}
+
+/// Parses and validates a YAML scenario; `file` names it in messages. A plan
+/// whose estimated memory is over `opts.max_memory` is refused at `nodes:`.
+pub fn load_str_with(file: &str, text: &str, opts: &LoadOptions) -> Result<Plan, LoadError> {
     if is_blank(text) {
         return Err(LoadError::from(Diagnostic {
             file: file.to_string(),
@@ -32,7 +41,7 @@ pub fn load_str(file: &str, text: &str) -> Result<Plan, LoadError> {
     }
     check_nesting(file, text)?;
     let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| LoadError::from(form_diagnostic(file, text, &e)))?;
-    validate(&scenario).map_err(|problems| {
+    let plan = validate(&scenario).map_err(|problems| {
         let targets: Vec<Target<'_>> = problems.iter().map(|p| Target { path: &p.path, skip: 0 }).collect();
         let found = positions::locate_all(text, &targets);
         let mut diags: Vec<Diagnostic> = problems
@@ -46,7 +55,17 @@ pub fn load_str(file: &str, text: &str) -> Result<Plan, LoadError> {
         // Stable: problems at the same place keep the order validation found them.
         diags.sort_by_key(|d| (d.line.unwrap_or(usize::MAX), d.col.unwrap_or(0)));
         LoadError::new(diags)
-    })
+    })?;
+    if let Some(message) = budget::over_limit(plan.algorithm, &plan.nodes, opts.max_memory) {
+        let at = locate(text, &[Seg::Key("nodes".into())]);
+        return Err(LoadError::from(Diagnostic {
+            file: file.to_string(),
+            line: at.map(|a| a.0),
+            col: at.map(|a| a.1),
+            message: format!("nodes: {message}"),
+        }));
+    }
+    Ok(plan)
 }
 
 /// How deep brackets (`[`, `{`) may nest in a scenario: far more than any

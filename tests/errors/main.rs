@@ -566,3 +566,43 @@ fn brackets_nested_100000_deep_are_refused_at_the_first_one_too_deep() {
         assert!(err.starts_with(&want), "{err:?}, expected {want:?}");
     }
 }
+
+/// Ten million nodes pass every other check; the run would need gigabytes,
+/// so the loader refuses it up front at `nodes:`, saying how much and how to
+/// raise the limit — instead of aborting on a failed allocation.
+#[test]
+fn a_scenario_too_large_for_memory_is_refused_at_nodes() {
+    let scratch = Scratch::new("too_large_for_memory");
+    let path = scratch.write("big.yaml", "name: t\nalgorithm: election.ring\nnodes: 10000000\n");
+    let out = run_within(&path, std::time::Duration::from_secs(30));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let want = format!("{}:3:8: nodes: 10000000 nodes of election.ring would need about 6.0 GiB of memory", path.display());
+    assert!(err.starts_with(&want), "{err:?}");
+    assert!(err.contains("more than the limit of 4 GiB") && err.contains("--max-memory"), "{err}");
+    // The same in Lua, at the `nodes =` of the declaration.
+    let lua = scratch.write("big.lua", "scenario { name = \"t\", algorithm = \"election.ring\",\n  nodes = 10000000 }\n");
+    let out = run_within(&lua, std::time::Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with(&format!("{}:2:3: nodes: 10000000 nodes", lua.display())), "{}", stderr(&out));
+}
+
+/// `--max-memory` moves the limit both ways, and `--help` documents it.
+#[test]
+fn max_memory_moves_the_limit() {
+    let scratch = Scratch::new("max_memory_moves_the_limit");
+    let path = scratch.write("ring.yaml", "name: t\nalgorithm: election.ring\nnodes: 20000\n");
+    assert_eq!(run(&[&path], &[]).status.code(), Some(0), "fits the default");
+    let out = run(&[&path], &["--max-memory", "4MiB"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("more than the limit of 4 MiB"), "{}", stderr(&out));
+    let quadratic = scratch.write("vector.yaml", "name: t\nalgorithm: clock.vector\nnodes: 30000\n");
+    let out = run(&[&quadratic], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("per pair of nodes"), "{}", stderr(&out));
+    let out = run(&[&path], &["--max-memory", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("expected a size like 4GiB"), "{}", stderr(&out));
+    let help = distlab(&["run".as_ref(), "--help".as_ref()]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--max-memory <SIZE>"));
+}

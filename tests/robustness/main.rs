@@ -159,3 +159,102 @@ fn kill_9_during_accept_leaves_no_partial_snapshot() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+mod heap {
+    //! A global allocator that counts, per thread, the bytes allocated now
+    //! and the peak since the last [`reset`]: a run on the simulated network
+    //! is single-threaded, so its thread's peak is its footprint.
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static NOW: Cell<isize> = const { Cell::new(0) };
+        static PEAK: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn add(delta: isize) {
+        let _ = NOW.try_with(|now| {
+            now.set(now.get() + delta);
+            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now.get())));
+        });
+    }
+
+    // SAFETY: every call is passed on to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                add(layout.size() as isize);
+            }
+            p
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                add(layout.size() as isize);
+            }
+            p
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) };
+            add(-(layout.size() as isize));
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                add(new_size as isize - layout.size() as isize);
+            }
+            p
+        }
+    }
+
+    /// Starts a new measurement on this thread.
+    pub fn reset() {
+        NOW.with(|n| PEAK.with(|p| p.set(n.get())));
+    }
+
+    /// The most this thread held above what it held at [`reset`]... as a peak.
+    pub fn peak() -> usize {
+        PEAK.with(|p| p.get().max(0) as usize)
+    }
+
+    pub fn now() -> usize {
+        NOW.with(|n| n.get().max(0) as usize)
+    }
+}
+
+#[global_allocator]
+static COUNTING: heap::Counting = heap::Counting;
+
+/// The loader's memory estimate (scenario::budget) is honest for every
+/// algorithm: above the peak a run of an idle scenario really allocates (the
+/// standing state the estimate is about), and not more than four times it, at
+/// two sizes far enough apart to tell linear from quadratic growth. An
+/// algorithm added with a per-pair state and no entry in the budget's table
+/// fails here.
+#[test]
+fn the_memory_estimate_bounds_the_measured_peak_of_every_algorithm() {
+    use distlab::scenario::budget;
+    let mut report = Vec::new();
+    for algorithm in ALGORITHMS {
+        // Its construction is slow (a sorted ring rebuilt per server).
+        let sizes: &[u32] = if algorithm.name == "balance.consistent-hash" { &[50, 150] } else { &[200, 800] };
+        for &n in sizes {
+            let yaml = format!("name: m\nalgorithm: {}\nnodes: {n}\n", algorithm.name);
+            let before = heap::now();
+            heap::reset();
+            let plan = load_str("m.yaml", &yaml).unwrap();
+            let opts = RunOptions { format: Format::Quiet, limits: Limits { max_events: 500_000 } };
+            (plan.algorithm.run)(&plan, &opts, &mut std::io::sink()).unwrap();
+            let peak = (heap::peak() - before) as u64;
+            let ids: Vec<u32> = (1..=n).collect();
+            let estimate = budget::estimate(algorithm, &ids).bytes;
+            // The fixed allowance is for what a real run adds (buffers, the trace).
+            let variable = estimate - (1 << 20);
+            report.push(format!("{} n={n}: peak {peak}, estimate {estimate}", algorithm.name));
+            assert!(peak <= estimate && variable <= 4 * peak, "{}", report.join("\n"));
+        }
+    }
+}
