@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::mem::MaybeUninit;
 
-use unsafe_libyaml as sys;
+use unsafe_libyaml as unsafe_sys;
 
 use super::validate::Seg;
 
@@ -205,56 +205,56 @@ enum Event {
 struct Events<'t> {
     /// Boxed: libyaml keeps a pointer to the parser inside the parser, so it
     /// must not move once its input is set.
-    parser: Box<MaybeUninit<sys::yaml_parser_t>>,
+    parser: Box<MaybeUninit<unsafe_sys::yaml_parser_t>>,
     _text: std::marker::PhantomData<&'t str>,
 }
 
 impl<'t> Events<'t> {
     fn new(text: &'t str) -> Option<Events<'t>> {
-        let mut parser = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
+        let mut parser = Box::new(MaybeUninit::<unsafe_sys::yaml_parser_t>::uninit());
         // SAFETY: `yaml_parser_initialize` zeroes and sets up the boxed parser
         // (on failure it has allocated nothing that needs freeing); the input
         // pointer stays valid for 't, which the parser cannot outlive.
         unsafe {
-            if sys::yaml_parser_initialize(parser.as_mut_ptr()).fail {
+            if unsafe_sys::yaml_parser_initialize(parser.as_mut_ptr()).fail {
                 return None;
             }
-            sys::yaml_parser_set_encoding(parser.as_mut_ptr(), sys::YAML_UTF8_ENCODING);
-            sys::yaml_parser_set_input_string(parser.as_mut_ptr(), text.as_ptr(), text.len() as u64);
+            unsafe_sys::yaml_parser_set_encoding(parser.as_mut_ptr(), unsafe_sys::YAML_UTF8_ENCODING);
+            unsafe_sys::yaml_parser_set_input_string(parser.as_mut_ptr(), text.as_ptr(), text.len() as u64);
         }
         Some(Events { parser, _text: std::marker::PhantomData })
     }
 
     /// The next event, or `None` at an error (the walk stops there).
     fn next(&mut self) -> Option<Event> {
-        let mut raw = MaybeUninit::<sys::yaml_event_t>::uninit();
+        let mut raw = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
         // SAFETY: the parser was initialised in `new`; a successful
         // `yaml_parser_parse` fills `raw`, whose scalar value is read (and
         // copied) before `yaml_event_delete` frees it.
         unsafe {
             let parser = self.parser.as_mut_ptr();
-            if sys::yaml_parser_parse(parser, raw.as_mut_ptr()).fail {
+            if unsafe_sys::yaml_parser_parse(parser, raw.as_mut_ptr()).fail {
                 return None;
             }
             let e = raw.as_mut_ptr();
             let mark = (*e).start_mark;
             let at = (mark.line as usize + 1, mark.column as usize + 1);
             let event = match (*e).type_ {
-                sys::YAML_SCALAR_EVENT => {
+                unsafe_sys::YAML_SCALAR_EVENT => {
                     let s = (*e).data.scalar;
                     let bytes = if s.value.is_null() { &[][..] } else { std::slice::from_raw_parts(s.value, s.length as usize) };
                     let value = String::from_utf8_lossy(bytes).into_owned();
-                    Event::Node { at, node: Node::Scalar { value, plain: s.style == sys::YAML_PLAIN_SCALAR_STYLE } }
+                    Event::Node { at, node: Node::Scalar { value, plain: s.style == unsafe_sys::YAML_PLAIN_SCALAR_STYLE } }
                 }
-                sys::YAML_ALIAS_EVENT => Event::Node { at, node: Node::Alias },
-                sys::YAML_SEQUENCE_START_EVENT => Event::Node { at, node: Node::Seq },
-                sys::YAML_MAPPING_START_EVENT => Event::Node { at, node: Node::Map },
-                sys::YAML_SEQUENCE_END_EVENT | sys::YAML_MAPPING_END_EVENT => Event::End,
-                sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
-                sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
+                unsafe_sys::YAML_ALIAS_EVENT => Event::Node { at, node: Node::Alias },
+                unsafe_sys::YAML_SEQUENCE_START_EVENT => Event::Node { at, node: Node::Seq },
+                unsafe_sys::YAML_MAPPING_START_EVENT => Event::Node { at, node: Node::Map },
+                unsafe_sys::YAML_SEQUENCE_END_EVENT | unsafe_sys::YAML_MAPPING_END_EVENT => Event::End,
+                unsafe_sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
+                unsafe_sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
                 _ => Event::Other,
             };
-            sys::yaml_event_delete(e);
+            unsafe_sys::yaml_event_delete(e);
             Some(event)
         }
     }
@@ -263,7 +263,7 @@ impl<'t> Events<'t> {
 impl Drop for Events<'_> {
     fn drop(&mut self) {
         // SAFETY: initialised in `new` (a failed initialisation returns no `Events`).
-        unsafe { sys::yaml_parser_delete(self.parser.as_mut_ptr()) }
+        unsafe { unsafe_sys::yaml_parser_delete(self.parser.as_mut_ptr()) }
     }
 }
 
