@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use distlab::rmi::client::{self, ClientError, RmiUrl};
-use distlab::rmi::registry::{self, DEFAULT_PORT};
+use distlab::rmi::net::Limits;
+use distlab::rmi::registry::{self, DEFAULT_LEASE_TTL, DEFAULT_PORT};
 use distlab::rmi::server::{self, ServeError, ServeOptions, fmt_num};
 use serde_json::Value;
 
@@ -57,11 +58,15 @@ pub enum RmiCommand {
 Prints `registry listening on HOST:PORT` once it accepts connections (with
 --port 0 the kernel picks the port), then one line per bind and unbind. Runs
 until killed (Ctrl-C). Names bound by `distlab rmi serve` are unbound when
-their server exits.
+their server exits, or when it stops renewing its lease for --lease-ttl.
+Only a request keeps a connection open (not a blank line); when the registry
+is full, a new client closes the longest-idle connection instead of being
+turned away.
 
 Examples:
   distlab rmi registry                     127.0.0.1:1878, as in the seed
   distlab rmi registry --port 0            any free port (printed)
+  distlab rmi registry --lease-ttl 5 --idle-timeout 10 --max-per-client 4
 
 Exit codes: 2 if it cannot listen (port in use, bad address).")]
 pub struct RegistryArgs {
@@ -71,14 +76,47 @@ pub struct RegistryArgs {
     /// Address to listen on; the default accepts only local connections.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub host: IpAddr,
+    /// Seconds a lease lasts without a renewal (`distlab rmi serve` renews
+    /// every third of it).
+    #[arg(long, default_value_t = DEFAULT_LEASE_TTL.as_secs_f64(), value_parser = parse_secs, value_name = "SECS")]
+    pub lease_ttl: f64,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The bounds on the connections a registry or an object server accepts.
+#[derive(Args)]
+pub struct LimitArgs {
+    /// Connections open at once; when full, a new one closes the longest-idle.
+    #[arg(long, default_value_t = Limits::default().max_connections as u16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    pub max_connections: u16,
+    /// Connections open at once from one IP address.
+    #[arg(long, default_value_t = Limits::default().max_per_client as u16, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    pub max_per_client: u16,
+    /// Seconds a connection may go without a request before it is closed
+    /// (blank lines do not count).
+    #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs_f64(), value_parser = parse_secs, value_name = "SECS")]
+    pub idle_timeout: f64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_connections: usize::from(self.max_connections),
+            max_per_client: usize::from(self.max_per_client),
+            idle_timeout: Duration::from_secs_f64(self.idle_timeout),
+            ..Limits::default()
+        }
+    }
 }
 
 #[derive(Args)]
 #[command(after_help = "\
 Listens (by default on a port the kernel picks), binds NAME in the registry,
 prints `server listening on HOST:PORT as \"NAME\" in rmi://REGISTRY`, then one
-line per call as the seed does (`Square Root of 16 is: 4`). Runs until killed
-(Ctrl-C); the registry then unbinds NAME by itself.
+line per call as the seed does (`Square Root of 16 is: 4`). Renews its lease
+in the registry every third of the lease's time. Runs until killed (Ctrl-C);
+the registry then unbinds NAME by itself.
 
 Methods: sqrt x, calculateSquareRoot x (the seed's name), add a b, sub a b,
 mul a b, div a b, pow base exponent, methods.
@@ -88,8 +126,11 @@ Examples:
   distlab rmi serve --registry rmi://127.0.0.1:1878 --name calc
   distlab rmi serve --name hello --rebind                   replace a binding
 
-Exit codes: 2 if the registry is unreachable, NAME is already bound
-(AlreadyBound), or it cannot listen.")]
+--rebind replaces a binding made without a lease, or one whose lease ran
+out; a name held by a running server's lease cannot be taken (LeaseHeld).
+
+Exit codes: 2 if the registry is unreachable or busy, NAME is already bound
+(AlreadyBound, LeaseHeld), or it cannot listen.")]
 pub struct ServeArgs {
     /// The registry to bind in: rmi://host:port (port 1878 if omitted).
     #[arg(long, default_value = "rmi://127.0.0.1:1878", value_name = "URL")]
@@ -109,6 +150,8 @@ pub struct ServeArgs {
     /// Seconds to wait for the registry.
     #[arg(long, default_value_t = 10.0, value_parser = parse_secs, value_name = "SECS")]
     pub timeout: f64,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Args)]
@@ -126,8 +169,8 @@ Examples:
 
 Exit codes: 0 the result is printed; 1 the object answered with an error
 (DomainError such as sqrt -1 or a division by zero, MethodNotFound,
-InvalidParams); 2 the call could not be made (bad URL, registry unreachable,
-name not bound, server gone, timeout).")]
+InvalidParams); 2 the call could not be made (bad URL, registry unreachable
+or busy, name not bound, server gone or busy, timeout).")]
 pub struct CallArgs {
     /// rmi://host:port/name of the object.
     pub url: String,
@@ -192,7 +235,7 @@ fn run_registry(args: RegistryArgs) -> anyhow::Result<Outcome> {
     let address = listener.local_addr()?;
     println!("registry listening on {address}");
     std::io::stdout().flush()?;
-    registry::run(listener)
+    registry::run(listener, Duration::from_secs_f64(args.lease_ttl), args.limits.limits())
 }
 
 fn run_serve(args: ServeArgs) -> anyhow::Result<Outcome> {
@@ -214,11 +257,16 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<Outcome> {
         port: args.port,
         rebind: args.rebind,
         timeout: Duration::from_secs_f64(args.timeout),
+        limits: args.limits.limits(),
     };
     let started = match server::start(&opts) {
         Ok(s) => s,
         Err(ServeError::Registry(e @ ClientError::AlreadyBound { .. })) => {
             eprintln!("distlab rmi serve: {e}; choose another --name, or --rebind to replace it");
+            return Ok(Outcome::BadInput);
+        }
+        Err(ServeError::Registry(e @ ClientError::LeaseHeld { .. })) => {
+            eprintln!("distlab rmi serve: {e}; choose another --name, or stop that server first");
             return Ok(Outcome::BadInput);
         }
         Err(e) => {

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use distlab::engine::{Format, Limits, RunError, RunOptions};
 use distlab::report::RunReport;
-use distlab::scenario::Plan;
+use distlab::scenario::budget::{DEFAULT_MAX_MEMORY, MemoryLimit};
 use distlab::scenario::lua::LuaLimits;
 use distlab::scenario::units::Dur;
+use distlab::scenario::{LoadOptions, Plan};
 use distlab::trace::pictures::{Picture, PictureOptions};
 
 use crate::Outcome;
@@ -95,6 +96,11 @@ pub struct RunArgs {
     /// Stop a run after this many events.
     #[arg(long, default_value_t = Limits::default().max_events)]
     pub max_events: u64,
+    /// Refuse a scenario whose run would hold more memory than this (estimated
+    /// from its algorithm and node count before it starts), e.g. 16GiB, 512MiB,
+    /// or unlimited.
+    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_MAX_MEMORY, value_parser = MemoryLimit::parse)]
+    pub max_memory: MemoryLimit,
     #[command(flatten)]
     pub lua: LuaArgs,
     #[command(flatten)]
@@ -170,7 +176,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     let mut outcome = Outcome::Ok;
     for (i, file) in args.files.iter().enumerate() {
-        let mut plan = match distlab::scenario::load_with(file, args.lua.limits()) {
+        let mut plan = match distlab::scenario::load_with(file, &LoadOptions { max_memory: args.max_memory, lua: args.lua.limits() }) {
             Ok(p) => p,
             Err(e) => {
                 out.flush()?;

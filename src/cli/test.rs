@@ -37,7 +37,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
     let (mut passed, mut failed, mut bad) = (0, 0, 0);
     for file in &files {
         let name = file.display();
-        let mut plan = match distlab::scenario::load_with(file, args.lua.limits()) {
+        let mut plan = match distlab::scenario::load_with(file, &distlab::scenario::LoadOptions { lua: args.lua.limits(), ..Default::default() }) {
             Ok(p) => p,
             Err(e) => {
                 writeln!(out, "error {name}\n{e}")?;
@@ -82,10 +82,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
             }
         }
         if write {
-            if let Some(dir) = snap_path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(&snap_path, snapshot::render(&actual))?;
+            snapshot::write(&snap_path, &actual).map_err(|e| anyhow::anyhow!("{}: cannot write the snapshot: {e}", snap_path.display()))?;
         }
         for f in report.failures() {
             problems.push(format!("check failed: {} — {}", f.name, f.detail));

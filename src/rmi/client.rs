@@ -4,9 +4,14 @@
 //! then a call on the server the registry names).
 //!
 //! Every failure is a [`ClientError`] that says which step failed and where:
-//! the registry unreachable, the name not bound (with what is bound), the
-//! object's server gone between lookup and call, the object raising an error,
-//! a timeout, or an answer that is not JSON-RPC.
+//! the registry unreachable or busy, the name not bound (with what is bound),
+//! the object's server gone between lookup and call or busy, the object
+//! raising an error, a timeout, or an answer that is not JSON-RPC. Only the
+//! object's own errors are [`ClientError::Remote`]: a busy registry is never
+//! reported as the object's error.
+//!
+//! [`Lease`] is the server's side of a leased binding: it renews the lease
+//! every third of its time, over a new connection when the old one is gone.
 
 use std::fmt;
 use std::io::{self, BufReader, Write};
@@ -17,7 +22,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::net::{LineRead, read_line};
-use super::protocol::{ALREADY_BOUND, NOT_BOUND, Request, Response, RpcError};
+use super::protocol::{ALREADY_BOUND, Id, LEASE_HELD, NOT_BOUND, Request, Response, RpcError, SERVER_BUSY};
 use super::registry::{DEFAULT_PORT, check_name};
 
 /// The longest response line a client accepts.
@@ -124,6 +129,14 @@ pub enum ClientError {
     NotBound { name: String, registry: String, bound: Vec<String> },
     #[error("AlreadyBound: {name:?} is already bound in the registry at {registry} (to {address})")]
     AlreadyBound { name: String, registry: String, address: String },
+    #[error(
+        "LeaseHeld: {name:?} is held by the lease of a running server ({address}) in the registry at {registry}; it is released when that server exits or stops renewing its lease"
+    )]
+    LeaseHeld { name: String, registry: String, address: String },
+    #[error("the registry at {registry} answered: {error}")]
+    Registry { registry: String, error: RpcError },
+    #[error("the {what} at {peer} is busy, try again later: {message}")]
+    Busy { what: String, peer: String, message: String },
     #[error("the server of {name:?} at {address} is gone (the registry still had it bound): {source}")]
     ServerGone { name: String, address: String, source: io::Error },
     #[error("{peer}: {error}")]
@@ -196,9 +209,17 @@ impl Connection {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout { peer: peer.into(), after: timeout },
             _ => ClientError::Io { peer: peer.into(), source: e },
         };
-        writeln!(self.writer, "{line}").and_then(|_| self.writer.flush()).map_err(|e| io_err(&self.peer, self.timeout, e))?;
+        let sent = writeln!(self.writer, "{line}").and_then(|_| self.writer.flush());
         let mut buf = Vec::new();
-        match read_line(&mut self.reader, &mut buf, MAX_RESPONSE).map_err(|e| io_err(&self.peer, self.timeout, e))? {
+        let read = read_line(&mut self.reader, &mut buf, MAX_RESPONSE);
+        // A server that refuses the connection answers and closes at once, so
+        // the request may not get through (broken pipe): its answer still
+        // says why.
+        let read = match (sent, read) {
+            (Err(e), Err(_) | Ok(LineRead::Eof)) => return Err(io_err(&self.peer, self.timeout, e)),
+            (_, r) => r,
+        };
+        match read.map_err(|e| io_err(&self.peer, self.timeout, e))? {
             LineRead::Eof => return Err(ClientError::Closed { peer: self.peer.clone() }),
             LineRead::TooLong => {
                 return Err(ClientError::Protocol { peer: self.peer.clone(), detail: format!("a line longer than {MAX_RESPONSE} bytes") });
@@ -212,18 +233,13 @@ impl Connection {
         if let Some(error) = response.error {
             return Err(ClientError::Remote { peer: self.peer.clone(), error });
         }
-        if response.id != json!(id) {
+        if response.id != Id::number(id) {
             return Err(ClientError::Protocol {
                 peer: self.peer.clone(),
-                detail: format!("an answer to id {} instead of {id}", response.id),
+                detail: format!("an answer to id {} instead of {id}", response.id.as_json()),
             });
         }
         Ok(response.result.unwrap_or(Value::Null))
-    }
-
-    /// Gives the stream back (e.g. to hold a lease open).
-    pub fn into_stream(self) -> TcpStream {
-        self.writer
     }
 }
 
@@ -231,21 +247,33 @@ fn registry_connection(registry: &str, timeout: Duration) -> Result<Connection, 
     Connection::connect(registry, timeout).map_err(|source| ClientError::RegistryUnreachable { registry: registry.into(), source })
 }
 
-/// Turns the registry's NotBound / AlreadyBound errors into their own variants.
+/// A `ServerBusy` answer of `what` (the registry, a server) as [`ClientError::Busy`].
+fn busy(e: ClientError, what: &str) -> ClientError {
+    match e {
+        ClientError::Remote { peer, error } if error.code == SERVER_BUSY => {
+            ClientError::Busy { what: what.into(), peer, message: error.message }
+        }
+        other => other,
+    }
+}
+
+/// Turns the registry's errors into their own variants: nothing the registry
+/// says is the object's error.
 fn registry_error(e: ClientError, registry: &str) -> ClientError {
+    let e = busy(e, "registry");
     let ClientError::Remote { error, .. } = &e else { return e };
     let data = error.data.clone().unwrap_or_default();
     let name = data["name"].as_str().unwrap_or_default().to_string();
+    let address = data["address"].as_str().unwrap_or("?").to_string();
     match error.code {
         NOT_BOUND => ClientError::NotBound {
             name,
             registry: registry.into(),
             bound: data["bound"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default(),
         },
-        ALREADY_BOUND => {
-            ClientError::AlreadyBound { name, registry: registry.into(), address: data["address"].as_str().unwrap_or("?").to_string() }
-        }
-        _ => e,
+        ALREADY_BOUND => ClientError::AlreadyBound { name, registry: registry.into(), address },
+        LEASE_HELD => ClientError::LeaseHeld { name, registry: registry.into(), address },
+        _ => ClientError::Registry { registry: registry.into(), error: error.clone() },
     }
 }
 
@@ -271,13 +299,74 @@ pub fn list(registry: &str, timeout: Duration) -> Result<Vec<String>, ClientErro
     }
 }
 
-/// Binds `name` to `address` in the registry, with a lease: the returned
-/// connection must stay open for as long as the binding should last.
-pub fn bind_leased(registry: &str, name: &str, address: SocketAddr, rebind: bool, timeout: Duration) -> Result<TcpStream, ClientError> {
+/// A binding held by a lease: [`Lease::renew`] within every `ttl` keeps it;
+/// closing the connection (the process exits) ends it.
+pub struct Lease {
+    conn: Option<Connection>,
+    pub token: String,
+    pub ttl: Duration,
+    pub registry: String,
+    pub name: String,
+    pub address: SocketAddr,
+    timeout: Duration,
+}
+
+/// Binds `name` to `address` in the registry, with a lease.
+pub fn bind_leased(registry: &str, name: &str, address: SocketAddr, rebind: bool, timeout: Duration) -> Result<Lease, ClientError> {
     let mut conn = registry_connection(registry, timeout)?;
     let method = if rebind { "rebind" } else { "bind" };
-    conn.call(method, json!({ "name": name, "address": address.to_string(), "lease": true })).map_err(|e| registry_error(e, registry))?;
-    Ok(conn.into_stream())
+    let answer = conn
+        .call(method, json!({ "name": name, "address": address.to_string(), "lease": true }))
+        .map_err(|e| registry_error(e, registry))?;
+    let bad = || ClientError::Protocol { peer: registry.into(), detail: format!("{method} answered {answer} without a lease") };
+    let token = answer["lease"]["token"].as_str().ok_or_else(bad)?.to_string();
+    let ttl = Duration::from_millis(answer["lease"]["ttl_ms"].as_u64().filter(|t| *t > 0).ok_or_else(bad)?);
+    Ok(Lease { conn: Some(conn), token, ttl, registry: registry.into(), name: name.into(), address, timeout })
+}
+
+impl Lease {
+    /// Renews the lease, over a new connection if the last one is gone (the
+    /// registry closes idle connections, or makes room for new clients); binds
+    /// the name again if the lease ran out meanwhile (the registry restarted).
+    pub fn renew(&mut self) -> Result<(), ClientError> {
+        let params = json!({ "name": self.name, "token": self.token });
+        if let Some(conn) = &mut self.conn {
+            match conn.call("renew", params.clone()) {
+                Ok(_) => return Ok(()),
+                Err(ClientError::Remote { error, .. }) if error.code == NOT_BOUND => return self.rebind(),
+                Err(e @ ClientError::Remote { .. }) => return Err(registry_error(e, &self.registry)),
+                Err(_) => self.conn = None,
+            }
+        }
+        let mut conn = registry_connection(&self.registry, self.timeout)?;
+        let renewed = conn.call("renew", params);
+        self.conn = Some(conn);
+        match renewed {
+            Ok(_) => Ok(()),
+            Err(ClientError::Remote { error, .. }) if error.code == NOT_BOUND => self.rebind(),
+            Err(e) => Err(registry_error(e, &self.registry)),
+        }
+    }
+
+    fn rebind(&mut self) -> Result<(), ClientError> {
+        let fresh = bind_leased(&self.registry, &self.name, self.address, false, self.timeout)?;
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Renews every third of the lease's time, for ever; returns the error
+    /// that ends it (the name taken by another server, say). A renewal that
+    /// does not get through is tried again at the next turn.
+    pub fn keep(mut self) -> ClientError {
+        loop {
+            std::thread::sleep(self.ttl / 3);
+            match self.renew() {
+                Ok(()) => {}
+                Err(e @ (ClientError::LeaseHeld { .. } | ClientError::AlreadyBound { .. })) => return e,
+                Err(e) => eprintln!("server: cannot renew the lease of {:?} in the registry at {}: {e}", self.name, self.registry),
+            }
+        }
+    }
 }
 
 /// Looks `url`'s name up, then calls `method(params)` on the object.
@@ -289,7 +378,7 @@ pub fn call(url: &RmiUrl, method: &str, params: Vec<Value>, timeout: Duration) -
         address: address.to_string(),
         source,
     })?;
-    conn.call(method, Value::Array(params)).map_err(|e| match e {
+    conn.call(method, Value::Array(params)).map_err(|e| match busy(e, &format!("server of {name:?}")) {
         ClientError::Closed { .. } => ClientError::ServerGone {
             name: name.into(),
             address: address.to_string(),

@@ -11,16 +11,16 @@
 //!
 //! [`start`] listens (port 0: the kernel picks one), then binds the name in
 //! the registry with a lease, so that the name is unbound when this process
-//! exits, however it exits; [`Started::run`] serves forever.
+//! exits, however it exits; [`Started::run`] renews the lease and serves
+//! forever.
 
-use std::io::Read;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::client::{self, ClientError};
+use super::client::{self, ClientError, Lease};
 use super::net::{self, ConnId, Limits, Service};
 use super::protocol::{RpcError, kind};
 
@@ -193,6 +193,8 @@ pub struct ServeOptions {
     /// Replace an existing binding instead of failing with AlreadyBound.
     pub rebind: bool,
     pub timeout: Duration,
+    /// The bounds on the connections this server accepts.
+    pub limits: Limits,
 }
 
 /// A server that listens and whose name is bound.
@@ -200,9 +202,8 @@ pub struct Started {
     listener: TcpListener,
     /// Where it listens (the address it is bound under in the registry).
     pub address: SocketAddr,
-    lease: TcpStream,
-    registry: String,
-    name: String,
+    lease: Lease,
+    limits: Limits,
 }
 
 /// Listens, then binds the name in the registry (with a lease).
@@ -215,24 +216,21 @@ pub fn start(opts: &ServeOptions) -> Result<Started, ServeError> {
         address.set_ip(if address.is_ipv4() { IpAddr::from([127, 0, 0, 1]) } else { IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]) });
     }
     let lease = client::bind_leased(&opts.registry, &opts.name, address, opts.rebind, opts.timeout)?;
-    Ok(Started { listener, address, lease, registry: opts.registry.clone(), name: opts.name.clone() })
+    Ok(Started { listener, address, lease, limits: opts.limits.clone() })
 }
 
 impl Started {
-    /// Serves calls forever, printing each one. If the registry goes away,
-    /// says so on stderr and goes on serving.
+    /// Serves calls forever, printing each one, while a thread renews the
+    /// lease. If the name is lost (another server took it after the lease
+    /// ran out), says so on stderr and goes on serving.
     pub fn run(self) -> ! {
-        let Started { listener, lease, registry, name, .. } = self;
+        let Started { listener, lease, limits, .. } = self;
         let _ = std::thread::Builder::new().name("lease".into()).spawn(move || {
-            let mut lease = lease;
-            let _ = lease.set_read_timeout(None);
-            let mut scratch = [0u8; 512];
-            // The registry sends nothing on this connection; it ends when the
-            // registry exits (or drops the binding and the lease times out).
-            while matches!(lease.read(&mut scratch), Ok(n) if n > 0) {}
-            eprintln!("server: the registry at {registry} closed the connection; {name:?} is no longer bound there");
+            let (name, registry) = (lease.name.clone(), lease.registry.clone());
+            let e = lease.keep();
+            eprintln!("server: {e}; {name:?} is no longer bound to this server in the registry at {registry}");
         });
-        net::serve(listener, Arc::new(Calculator { echo: true }), Limits::default())
+        net::serve(listener, Arc::new(Calculator { echo: true }), limits)
     }
 }
 

@@ -1,10 +1,12 @@
 //! Scenario files: the model (serde), its units, the YAML front end, and the
 //! validation that turns a parsed file into the runner's [`Plan`].
 
+pub mod budget;
 pub mod error;
 pub mod lua;
 pub mod model;
 pub mod plan;
+pub mod positions;
 pub mod units;
 pub mod validate;
 pub mod yaml;
@@ -15,13 +17,24 @@ pub use error::{Diagnostic, LoadError};
 pub use model::{Command, Scenario};
 pub use plan::{Action, Plan};
 
-/// Loads a scenario file by extension (`.yaml`/`.yml`, `.lua`).
-pub fn load(path: &Path) -> Result<Plan, LoadError> {
-    load_with(path, lua::LuaLimits::default())
+/// The limits a scenario is loaded under, so that a hostile file cannot make
+/// the run exhaust the machine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// A plan whose estimated memory is above this is refused (`--max-memory`).
+    pub max_memory: budget::MemoryLimit,
+    /// The ceilings a Lua script runs under (`--lua-instructions`, …).
+    pub lua: lua::LuaLimits,
 }
 
-/// Loads a scenario file; a Lua script runs within `limits`.
-pub fn load_with(path: &Path, limits: lua::LuaLimits) -> Result<Plan, LoadError> {
+/// Loads a scenario file by extension (`.yaml`/`.yml`, `.lua`), with the
+/// default [`LoadOptions`].
+pub fn load(path: &Path) -> Result<Plan, LoadError> {
+    load_with(path, &LoadOptions::default())
+}
+
+/// Loads a scenario file by extension (`.yaml`/`.yml`, `.lua`).
+pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Plan, LoadError> {
     let file = path.display().to_string();
     let unlocated = |message: String| LoadError::from(Diagnostic { file: file.clone(), line: None, col: None, message });
     if path.is_dir() {
@@ -55,7 +68,21 @@ pub fn load_with(path: &Path, limits: lua::LuaLimits) -> Result<Plan, LoadError>
         })
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    if is_lua { lua::load_str_with(&file, text, limits) } else { yaml::load_str(&file, text) }
+    if !is_lua {
+        return yaml::load_str_with(&file, text, opts);
+    }
+    let plan = lua::load_str_with(&file, text, opts.lua)?;
+    match budget::over_limit(plan.algorithm, &plan.nodes, opts.max_memory) {
+        None => Ok(plan),
+        // The Lua front end keeps no positions: point at the first `nodes =`.
+        Some(message) => {
+            let at = text.lines().enumerate().find_map(|(n, l)| {
+                let col = l.find("nodes")?;
+                l[col + "nodes".len()..].trim_start().starts_with('=').then(|| (n + 1, l[..col].chars().count() + 1))
+            });
+            Err(LoadError::from(Diagnostic { file, line: at.map(|a| a.0), col: at.map(|a| a.1), message: format!("nodes: {message}") }))
+        }
+    }
 }
 
 /// The scenario files named by `paths`: files as given, folders searched

@@ -12,7 +12,7 @@ use crate::algorithms::registry;
 use crate::process::NodeId;
 
 /// One step of a path into the document.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Seg {
     /// The value under this key.
     Key(String),
@@ -60,8 +60,47 @@ macro_rules! path {
 
 struct Checker<'a> {
     ids: &'a [NodeId],
-    set: BTreeSet<NodeId>,
+    set: IdSet,
     problems: Vec<Invalid>,
+}
+
+/// The scenario's node ids as a bitmap: a count of ten million nodes is
+/// checked for repeats in linear time, without a tree of ten million entries.
+#[derive(Default)]
+struct IdSet {
+    bits: Vec<u64>,
+    /// Ids above [`MAX_ID`] (each one an error of its own).
+    large: BTreeSet<NodeId>,
+}
+
+/// The highest node id a scenario may use.
+pub const MAX_ID: NodeId = 10_000_000;
+
+impl IdSet {
+    fn with_max(max: NodeId) -> IdSet {
+        IdSet { bits: vec![0; max.min(MAX_ID) as usize / 64 + 1], large: BTreeSet::new() }
+    }
+
+    /// Adds `id`; false when it was there already.
+    fn insert(&mut self, id: NodeId) -> bool {
+        if id > MAX_ID {
+            return self.large.insert(id);
+        }
+        let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        let fresh = self.bits[word] & bit == 0;
+        self.bits[word] |= bit;
+        fresh
+    }
+
+    fn contains(&self, id: NodeId) -> bool {
+        if id > MAX_ID {
+            return self.large.contains(&id);
+        }
+        self.bits.get(id as usize / 64).is_some_and(|w| w & (1u64 << (id % 64)) != 0)
+    }
 }
 
 impl Checker<'_> {
@@ -70,7 +109,7 @@ impl Checker<'_> {
     }
 
     fn node(&mut self, path: Vec<Seg>, id: NodeId) {
-        if !self.set.contains(&id) {
+        if !self.set.contains(id) {
             let msg = format!("node {id} is not in this scenario; {}", describe_ids(self.ids));
             self.fail(path, msg);
         }
@@ -107,7 +146,7 @@ pub fn describe_ids(ids: &[NodeId]) -> String {
 /// Checks `s` and turns it into a [`Plan`], or lists every problem found.
 pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
     let ids = &s.nodes.0;
-    let mut c = Checker { ids, set: BTreeSet::new(), problems: Vec::new() };
+    let mut c = Checker { ids, set: IdSet::with_max(ids.iter().copied().max().unwrap_or(0)), problems: Vec::new() };
     if ids.is_empty() {
         c.fail(path!["nodes"], "no nodes: give a count like 5 or a list of ids");
     }
@@ -115,8 +154,8 @@ pub fn validate(s: &Scenario) -> Result<Plan, Vec<Invalid>> {
         if !c.set.insert(id) {
             c.fail(path!["nodes", i], format!("node {id} is listed twice"));
         }
-        if id > 10_000_000 {
-            c.fail(path!["nodes", i], format!("node id {id} is too large: ids go up to 10000000"));
+        if id > MAX_ID {
+            c.fail(path!["nodes", i], format!("node id {id} is too large: ids go up to {MAX_ID}"));
         }
     }
 

@@ -4,24 +4,33 @@
 //! Form errors (syntax, unknown fields, bad units) come located from serde_yaml;
 //! [`yaml_diagnostic`] rewrites serde's wording for a reader who writes
 //! scenarios, not Rust. Meaning errors come from [`validate`] as a path;
-//! [`locate`] finds the path's line and column by walking the document again
-//! and stopping, on purpose, with an error raised *inside* the target value (or
-//! key), which serde_yaml then marks with that value's own position.
+//! [`positions`] finds the line and column of all of them in one more pass.
+//!
+//! Before serde_yaml sees the text, [`check_nesting`] refuses brackets nested
+//! deeper than [`MAX_FLOW_DEPTH`]: libyaml's scanner takes time quadratic in
+//! that depth, so 100,000 `[` would keep it busy for many seconds before the
+//! recursion limit stops it.
 
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
+use super::LoadOptions;
+use super::budget;
 use super::error::{Diagnostic, LoadError};
 use super::model::Scenario;
 use super::plan::Plan;
+use super::positions::{self, Target};
 use super::validate::{Seg, suggest, validate};
 
 /// What every scenario must have, for messages about a missing or wrong whole.
 const NEEDS: &str = "a scenario is a mapping with at least name:, algorithm: and nodes:";
 
-/// Parses and validates a YAML scenario; `file` names it in messages.
+/// Parses and validates a YAML scenario with the default [`LoadOptions`];
+/// `file` names it in messages.
 pub fn load_str(file: &str, text: &str) -> Result<Plan, LoadError> {
+    load_str_with(file, text, &LoadOptions::default())
+}
+
+/// Parses and validates a YAML scenario; `file` names it in messages. A plan
+/// whose estimated memory is over `opts.max_memory` is refused at `nodes:`.
+pub fn load_str_with(file: &str, text: &str, opts: &LoadOptions) -> Result<Plan, LoadError> {
     if is_blank(text) {
         return Err(LoadError::from(Diagnostic {
             file: file.to_string(),
@@ -30,19 +39,134 @@ pub fn load_str(file: &str, text: &str) -> Result<Plan, LoadError> {
             message: format!("the file is empty: {NEEDS} (see scenarios/ for examples)"),
         }));
     }
+    check_nesting(file, text)?;
     let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| LoadError::from(form_diagnostic(file, text, &e)))?;
-    validate(&scenario).map_err(|problems| {
+    let plan = validate(&scenario).map_err(|problems| {
+        let targets: Vec<Target<'_>> = problems.iter().map(|p| Target { path: &p.path, skip: 0 }).collect();
+        let found = positions::locate_all(text, &targets);
         let mut diags: Vec<Diagnostic> = problems
-            .into_iter()
-            .map(|p| {
-                let (line, col) = locate(text, &p.path).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            .iter()
+            .zip(found)
+            .map(|(p, at)| {
+                let (line, col) = at.map_or((None, None), |(l, c)| (Some(l), Some(c)));
                 Diagnostic { file: file.to_string(), line, col, message: p.to_string() }
             })
             .collect();
         // Stable: problems at the same place keep the order validation found them.
         diags.sort_by_key(|d| (d.line.unwrap_or(usize::MAX), d.col.unwrap_or(0)));
         LoadError::new(diags)
-    })
+    })?;
+    if let Some(message) = budget::over_limit(plan.algorithm, &plan.nodes, opts.max_memory) {
+        let at = locate(text, &[Seg::Key("nodes".into())]);
+        return Err(LoadError::from(Diagnostic {
+            file: file.to_string(),
+            line: at.map(|a| a.0),
+            col: at.map(|a| a.1),
+            message: format!("nodes: {message}"),
+        }));
+    }
+    Ok(plan)
+}
+
+/// How deep brackets (`[`, `{`) may nest in a scenario: far more than any
+/// scenario needs, far less than what makes the parser slow.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// Refuses flow collections nested deeper than [`MAX_FLOW_DEPTH`], pointing at
+/// the first bracket too deep. A quick lexical pass: quotes, comments and
+/// block scalars (`|`, `>`) are skipped, and outside brackets a `[` or `{`
+/// counts only where a value can start (so `note: a[1]` is text).
+fn check_nesting(file: &str, text: &str) -> Result<(), LoadError> {
+    match too_deep(text) {
+        None => Ok(()),
+        Some((line, col)) => Err(LoadError::from(Diagnostic {
+            file: file.to_string(),
+            line: Some(line),
+            col: Some(col),
+            message: format!(
+                "brackets nested more than {MAX_FLOW_DEPTH} deep: a scenario nests lists and mappings a few levels at most (is a closing bracket missing, or the file not a scenario?)"
+            ),
+        })),
+    }
+}
+
+/// The 1-based line and column of the first `[` or `{` nested deeper than
+/// [`MAX_FLOW_DEPTH`], if any.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    // A block scalar's content: lines indented more than this.
+    let mut block_scalar: Option<usize> = None;
+    for (n, line) in text.split('\n').enumerate() {
+        let indent = line.chars().take_while(|c| *c == ' ').count();
+        if let Some(parent) = block_scalar {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        // The last significant character; `None` at the start of a line in
+        // block context, where a value may start.
+        let mut last: Option<char> = if depth == 0 && quote.is_none() { None } else { Some(',') };
+        let mut prev_space = true;
+        let mut property = false;
+        let mut chars = line.chars().enumerate().peekable();
+        while let Some((i, c)) = chars.next() {
+            if let Some(q) = quote {
+                match (q, c) {
+                    ('"', '\\') => {
+                        chars.next();
+                    }
+                    ('\'', '\'') if chars.peek().is_some_and(|(_, d)| *d == '\'') => {
+                        chars.next();
+                    }
+                    (q, c) if q == c => {
+                        quote = None;
+                        last = Some(c);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            if c == ' ' || c == '\t' || c == '\r' {
+                prev_space = true;
+                property = false;
+                continue;
+            }
+            if property {
+                continue;
+            }
+            let value_start = if depth > 0 {
+                matches!(last, Some('[' | '{' | ',' | ':' | '?'))
+            } else {
+                last.is_none() || (prev_space && matches!(last, Some('-' | ':' | '?')))
+            };
+            let after_space = std::mem::replace(&mut prev_space, false);
+            match c {
+                '#' if after_space => break,
+                '"' | '\'' if value_start => quote = Some(c),
+                // A tag or an anchor before a value leaves the value's start as it was.
+                '!' | '&' if value_start => {
+                    property = true;
+                    continue;
+                }
+                '|' | '>' if depth == 0 && value_start => {
+                    block_scalar = Some(indent);
+                    break;
+                }
+                '[' | '{' if depth > 0 || value_start => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Some((n + 1, i + 1));
+                    }
+                }
+                ']' | '}' if depth > 0 => depth -= 1,
+                _ => {}
+            }
+            last = Some(c);
+        }
+    }
+    None
 }
 
 /// True when the text holds no YAML content at all (only blanks, comments or
@@ -193,8 +317,6 @@ fn article(found: &str) -> String {
     }
 }
 
-const HERE: &str = "distlab-locate-here";
-
 /// The 1-based line and column of the value at `path` (or of the key itself
 /// for a final [`Seg::KeyName`]), if the document has it.
 pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
@@ -204,189 +326,7 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
 /// Like [`locate`], but a final [`Seg::KeyName`] finds the key's occurrence
 /// after `skip` earlier ones in the same mapping (a repeated key).
 fn locate_nth(text: &str, path: &[Seg], skip: usize) -> Option<(usize, usize)> {
-    let de = serde_yaml::Deserializer::from_str(text);
-    match (Locator { path, skip }).deserialize(de) {
-        Err(e) if e.to_string().contains(HERE) => e.location().map(|l| (l.line(), l.column())),
-        _ => None,
-    }
-}
-
-/// Walks down `path`; at its end, deserializes the target with [`Here`].
-struct Locator<'a> {
-    path: &'a [Seg],
-    skip: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Locator<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        if self.path.is_empty() {
-            return d.deserialize_any(Here);
-        }
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Locator<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("anything")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let (target, at_key) = match &self.path[0] {
-            Seg::Key(k) => (Some(k.as_str()), false),
-            Seg::KeyName(k) => (Some(k.as_str()), true),
-            Seg::Index(_) => (None, false),
-        };
-        let mut skip = self.skip;
-        let last = at_key && self.path.len() == 1;
-        while let Some(hit) = map.next_key_seed(KeyProbe { target, raise: last && skip == 0 })? {
-            if hit && last {
-                skip = skip.saturating_sub(1);
-                map.next_value::<IgnoredAny>()?;
-            } else if hit {
-                map.next_value_seed(Locator { path: &self.path[1..], skip: self.skip })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut i = 0;
-        loop {
-            let found = if self.path[0] == Seg::Index(i) {
-                seq.next_element_seed(Locator { path: &self.path[1..], skip: self.skip })?
-            } else {
-                seq.next_element::<IgnoredAny>()?.map(|_| ())
-            };
-            if found.is_none() {
-                return Ok(());
-            }
-            i += 1;
-        }
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
-/// Reads one mapping key and tells whether it is `target`; with `raise`, a
-/// matching key stops the walk right there, so its own position is reported.
-struct KeyProbe<'a> {
-    target: Option<&'a str>,
-    raise: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for KeyProbe<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl KeyProbe<'_> {
-    fn check<E: de::Error>(&self, key: &str) -> Result<bool, E> {
-        let hit = self.target == Some(key);
-        if hit && self.raise {
-            return Err(E::custom(HERE));
-        }
-        Ok(hit)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyProbe<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a mapping key")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
-        self.check(&v.to_string())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
-        self.check(&v.to_string())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
-        self.check(&v.to_string())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<bool, E> {
-        self.check(&v.to_string())
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        self.check(v)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(false)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(false)
-    }
-}
-
-/// Raises the locating error from inside the target value.
-struct Here;
-
-impl Here {
-    fn stop<E: de::Error>() -> Result<(), E> {
-        Err(E::custom(HERE))
-    }
-}
-
-impl<'de> Visitor<'de> for Here {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("anything")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Here::stop()
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Here::stop()
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Here::stop()
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Here::stop()
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Here::stop()
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Here::stop()
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Here::stop()
-    }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Here::stop()
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Here::stop()
-    }
-    fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Here::stop()
-    }
+    positions::locate_all(text, &[Target { path, skip }])[0]
 }
 
 #[cfg(test)]
@@ -413,5 +353,28 @@ mod tests {
         let m = polish("timeline[0]: unknown field `crsh`, expected one of `at`, `crash`, `recover`");
         assert_eq!(m, "timeline[0]: unknown field \"crsh\" (did you mean \"crash\"?), expected one of at, crash, recover");
         assert!(polish("invalid type: sequence, expected struct Scenario").starts_with("the file holds a list, expected a mapping"));
+    }
+
+    #[test]
+    fn nesting_counts_brackets_where_values_start() {
+        let deep = |open: &str, close: &str, n: usize| format!("{}{}", open.repeat(n), close.repeat(n));
+        let at = |text: &str| too_deep(text);
+        assert_eq!(at(&format!("a: {}\n", deep("[", "]", MAX_FLOW_DEPTH))), None);
+        assert_eq!(at(&format!("a: {}\n", deep("[", "]", MAX_FLOW_DEPTH + 1))), Some((1, 4 + MAX_FLOW_DEPTH)));
+        assert_eq!(at(&format!("a:\n  - !!seq {}\n", deep("{b: ", "}", 100))), Some((2, 11 + 4 * MAX_FLOW_DEPTH)));
+        assert_eq!(at(&format!("x: &a\n  {}", "[".repeat(100))), Some((2, 3 + MAX_FLOW_DEPTH)));
+        // Text, not brackets: in a plain scalar, quotes, comments, block scalars.
+        for text in [
+            format!("note: a{}\n", "[".repeat(100)),
+            format!("note: '{}'\n", "[".repeat(100)),
+            format!("note: \"\\\"{}\"\n", "[".repeat(100)),
+            format!("note: x # {}\n", "[".repeat(100)),
+            format!("note: |\n  '\n  {}\nname: t\n", "[".repeat(100)),
+            format!("note: [it''s, 'it''s {}']\n", "[".repeat(100)),
+        ] {
+            assert_eq!(at(&text), None, "{text}");
+        }
+        // A quote inside a plain scalar does not hide the brackets after it.
+        assert!(at(&format!("a: [b 'c, {}]\n", "[".repeat(100))).is_some());
     }
 }

@@ -489,3 +489,120 @@ fn a_parameter_that_names_a_missing_node() {
     let text = "name: t\nalgorithm: balance.round-robin\nnodes: 4\nparams: { servers: [2, 3, 7] }\n";
     bad("balance_servers_not_nodes", text, 4, 27, &["params.servers[2]", "node 7 is not in this scenario"]);
 }
+
+// Hostile sizes: each must be refused with a located error at once, not after
+// minutes. The bound is generous (a debug build on a busy machine); the old
+// quadratic code took minutes on these inputs.
+
+/// Runs `distlab run --quiet FILE` and returns its output, killing it and
+/// failing if it takes longer than `limit`.
+fn run_within(path: &Path, limit: std::time::Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_distlab"))
+        .args(["run", "--quiet"])
+        .arg(path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run distlab");
+    // Drained by threads, so that a long report cannot block the child.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut b).map(|_| b).unwrap_or_default()
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut b).map(|_| b).unwrap_or_default()
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{} still running after {limit:?}", path.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+}
+
+#[test]
+fn thousands_of_unknown_params_are_each_located_in_one_pass() {
+    const N: usize = 4000;
+    let mut text = format!("{HEAD}params:\n");
+    for i in 0..N {
+        text.push_str(&format!("  unknown{i}: 1\n"));
+    }
+    let scratch = Scratch::new("thousands_of_unknown_params");
+    let path = scratch.write("x.yaml", &text);
+    let out = run_within(&path, std::time::Duration::from_secs(30));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", &err[..err.len().min(2000)]);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), N, "one line per unknown parameter");
+    for (i, line) in lines.iter().enumerate() {
+        let want = format!("{}:{}:3: params.unknown{i}: unknown parameter \"unknown{i}\"", path.display(), i + 5);
+        assert!(line.starts_with(&want), "{line:?}, expected {want:?}");
+    }
+}
+
+#[test]
+fn brackets_nested_100000_deep_are_refused_at_the_first_one_too_deep() {
+    let scratch = Scratch::new("brackets_nested_deep");
+    for (name, text, at) in [
+        ("list.yaml", format!("name: t\nalgorithm: election.ring\nnodes: {}\n", "[".repeat(100_000)), (3, 8 + 64)),
+        ("map.yaml", format!("{HEAD}params: {}\n", "{a: ".repeat(100_000)), (4, 9 + 4 * 64)),
+        ("closed.yaml", format!("{HEAD}params: {{a: {}{}}}\n", "[".repeat(100_000), "]".repeat(100_000)), (4, 13 + 63)),
+    ] {
+        let path = scratch.write(name, text);
+        let out = run_within(&path, std::time::Duration::from_secs(10));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let want = format!("{}:{}:{}: brackets nested more than 64 deep", path.display(), at.0, at.1);
+        assert!(err.starts_with(&want), "{err:?}, expected {want:?}");
+    }
+}
+
+/// Ten million nodes pass every other check; the run would need gigabytes,
+/// so the loader refuses it up front at `nodes:`, saying how much and how to
+/// raise the limit — instead of aborting on a failed allocation.
+#[test]
+fn a_scenario_too_large_for_memory_is_refused_at_nodes() {
+    let scratch = Scratch::new("too_large_for_memory");
+    let path = scratch.write("big.yaml", "name: t\nalgorithm: election.ring\nnodes: 10000000\n");
+    let out = run_within(&path, std::time::Duration::from_secs(30));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let want = format!("{}:3:8: nodes: 10000000 nodes of election.ring would need about 6.0 GiB of memory", path.display());
+    assert!(err.starts_with(&want), "{err:?}");
+    assert!(err.contains("more than the limit of 4 GiB") && err.contains("--max-memory"), "{err}");
+    // The same in Lua, at the `nodes =` of the declaration.
+    let lua = scratch.write("big.lua", "scenario { name = \"t\", algorithm = \"election.ring\",\n  nodes = 10000000 }\n");
+    let out = run_within(&lua, std::time::Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with(&format!("{}:2:3: nodes: 10000000 nodes", lua.display())), "{}", stderr(&out));
+}
+
+/// `--max-memory` moves the limit both ways, and `--help` documents it.
+#[test]
+fn max_memory_moves_the_limit() {
+    let scratch = Scratch::new("max_memory_moves_the_limit");
+    let path = scratch.write("ring.yaml", "name: t\nalgorithm: election.ring\nnodes: 20000\n");
+    assert_eq!(run(&[&path], &[]).status.code(), Some(0), "fits the default");
+    let out = run(&[&path], &["--max-memory", "4MiB"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("more than the limit of 4 MiB"), "{}", stderr(&out));
+    let quadratic = scratch.write("vector.yaml", "name: t\nalgorithm: clock.vector\nnodes: 30000\n");
+    let out = run(&[&quadratic], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("per pair of nodes"), "{}", stderr(&out));
+    let out = run(&[&path], &["--max-memory", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("expected a size like 4GiB"), "{}", stderr(&out));
+    let help = distlab(&["run".as_ref(), "--help".as_ref()]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--max-memory <SIZE>"));
+}

@@ -317,24 +317,71 @@ fn a_server_gone_between_lookup_and_call_is_a_clear_error() {
 #[test]
 fn binding_a_name_twice_is_already_bound() {
     let (_reg, port) = registry();
-    let (_first, first_addr) = serve(port, "hello");
+    let (mut first, first_addr) = serve(port, "hello");
     let reg = format!("rmi://127.0.0.1:{port}");
     let mut second = Proc::spawn(&["rmi", "serve", "--registry", &reg, "--name", "hello"]);
     assert_eq!(second.exit_status().code(), Some(2), "stderr: {}", second.stderr());
     second.wait_stderr("choose another --name");
     let err = second.stderr();
     assert!(err.contains("AlreadyBound") && err.contains("\"hello\" is already bound") && err.contains(&first_addr.to_string()), "{err}");
-    // The first binding still works; --rebind replaces it.
+    // A running server's lease cannot be taken over, even with --rebind.
+    let mut taker = Proc::spawn(&["rmi", "serve", "--registry", &reg, "--name", "hello", "--rebind"]);
+    assert_eq!(taker.exit_status().code(), Some(2), "stderr: {}", taker.stderr());
+    taker.wait_stderr("stop that server first");
+    assert!(taker.stderr().contains("LeaseHeld") && taker.stderr().contains(&first_addr.to_string()), "{}", taker.stderr());
     assert!(call(port, "hello", "sqrt", &["16"]).status.success());
-    let (third, third_addr) = {
-        let p = Proc::spawn(&["rmi", "serve", "--registry", &reg, "--name", "hello", "--rebind"]);
-        let a = p.listening();
-        (p, a)
+    // Once the first server is gone, --rebind (and bind) get the name.
+    first.kill();
+    let deadline = Instant::now() + START;
+    let (third, third_addr) = loop {
+        let mut p = Proc::spawn(&["rmi", "serve", "--registry", &reg, "--name", "hello", "--rebind"]);
+        match p.lines.recv_timeout(START) {
+            Ok(line) if line.contains("listening on ") => {
+                let a: SocketAddr = line.split("listening on ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+                break (p, a);
+            }
+            _ => {
+                assert_eq!(p.exit_status().code(), Some(2));
+                assert!(Instant::now() < deadline, "the name was never released: {}", p.stderr());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     };
     let looked_up = Raw::connect(addr(port)).ask(r#"{"jsonrpc":"2.0","id":1,"method":"lookup","params":{"name":"hello"}}"#);
     assert_eq!(looked_up["result"], third_addr.to_string());
     assert_eq!(stdout(&call(port, "hello", "sqrt", &["81"])), "9\n");
     third.wait_for("Square Root of 81 is: 9");
+}
+
+/// Another client can neither rebind nor unbind (nor renew) a name that a
+/// running server holds with a lease; a name bound without one stays free
+/// for all, as in Java's registry.
+#[test]
+fn a_leased_name_cannot_be_rebound_or_unbound_by_another_client() {
+    let (_reg, port) = registry();
+    let (_srv, srv_addr) = serve(port, "hello");
+    let mut c = Raw::connect(addr(port));
+    for req in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "rebind", "params": ["hello", "127.0.0.1:9"]}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "rebind", "params": {"name": "hello", "address": "127.0.0.1:9", "lease": true}}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "unbind", "params": ["hello"]}),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "unbind", "params": {"name": "hello", "token": "0123456789abcdef0123456789abcdef"}}),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "renew", "params": {"name": "hello", "token": "x"}}),
+    ] {
+        let v = c.ask(&req.to_string());
+        assert_eq!(error_code(&v), -32004, "{req} -> {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("held by the lease of a running server"), "{v}");
+    }
+    let v = c.ask(r#"{"jsonrpc":"2.0","id":6,"method":"lookup","params":["hello"]}"#);
+    assert_eq!(v["result"], srv_addr.to_string());
+    assert!(call(port, "hello", "sqrt", &["16"]).status.success());
+    // Without a lease, rebind and unbind work for anyone.
+    c.ask(r#"{"jsonrpc":"2.0","id":7,"method":"bind","params":["free","127.0.0.1:9"]}"#);
+    assert_eq!(
+        c.ask(r#"{"jsonrpc":"2.0","id":8,"method":"rebind","params":["free","127.0.0.1:10"]}"#)["result"]["address"],
+        "127.0.0.1:10"
+    );
+    assert_eq!(c.ask(r#"{"jsonrpc":"2.0","id":9,"method":"unbind","params":["free"]}"#)["result"]["name"], "free");
 }
 
 /// What both servers must do with malformed input: answer with an error
@@ -426,5 +473,162 @@ fn the_protocol_examples_in_the_docs_are_what_the_servers_answer() {
             let want: Value = serde_json::from_str(&want.replace("127.0.0.1:40123", &real)).expect("the docs' answer is JSON");
             assert_eq!(got, want, "for {req}");
         }
+    }
+}
+
+/// Sends one line and reads one answer; `None` when the connection is gone
+/// (the server closed it to make room, say).
+fn try_ask(c: &mut Raw, line: &str) -> Option<Value> {
+    c.writer.write_all(format!("{line}\n").as_bytes()).ok()?;
+    let mut answer = String::new();
+    c.reader.read_line(&mut answer).ok().filter(|n| *n > 0)?;
+    serde_json::from_str(&answer).ok()
+}
+
+/// Waits (bounded) until `pred` holds for the registry's list of names.
+fn wait_for_list(port: u16, pred: impl Fn(&Value) -> bool, what: &str) {
+    let deadline = Instant::now() + START;
+    loop {
+        let names = Raw::connect(addr(port)).ask(r#"{"jsonrpc":"2.0","id":1,"method":"list"}"#);
+        if pred(&names["result"]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {names}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// 64 connections that each bind a name with a lease and then never renew
+/// it (sending only blank lines) neither lock other clients out nor keep
+/// their names: calls get through at once, and the names go when their
+/// leases run out, while the real server, which renews, keeps its own.
+#[test]
+fn idle_lease_holders_cannot_fill_the_registry() {
+    let p = Proc::spawn(&["rmi", "registry", "--port", "0", "--lease-ttl", "1"]);
+    let port = p.listening().port();
+    let (_srv, _) = serve(port, "hello");
+    let mut squatters: Vec<Raw> = Vec::new();
+    for i in 0..64 {
+        let mut c = Raw::connect(addr(port));
+        let bind = json!({"jsonrpc": "2.0", "id": i, "method": "bind", "params": {"name": format!("squat{i}"), "address": "127.0.0.1:9", "lease": true}});
+        let _ = try_ask(&mut c, &bind.to_string());
+        squatters.push(c);
+    }
+    for c in &mut squatters {
+        let _ = c.writer.write_all(b"\n");
+    }
+    let o = distlab(&["rmi", "list", &format!("rmi://127.0.0.1:{port}"), "--timeout", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("hello\n"), "{}", stdout(&o));
+    assert_eq!(stdout(&call(port, "hello", "add", &["2", "3"])), "5\n");
+    // No renewals: after a second, only the server that renews is left.
+    wait_for_list(port, |names| *names == json!(["hello"]), "the squatters' leases never ran out");
+    assert_eq!(stdout(&call(port, "hello", "sqrt", &["16"])), "4\n");
+    assert!(!p.stderr().contains("panicked"), "{}", p.stderr());
+}
+
+/// 64 connections to the object server that send a blank line every 50 ms
+/// do not shut a real client out, and are closed once they have sent no
+/// request for the idle timeout.
+#[test]
+fn blank_lines_cannot_hold_the_object_server() {
+    let (_reg, port) = registry();
+    let reg = format!("rmi://127.0.0.1:{port}");
+    let srv = Proc::spawn(&["rmi", "serve", "--registry", &reg, "--name", "hello", "--port", "0", "--idle-timeout", "0.5"]);
+    let srv_addr = srv.listening();
+    let idle: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect_timeout(&srv_addr, Duration::from_secs(5)).expect("connect")).collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let keeper = {
+        let (idle, stop) = (idle.iter().map(|s| s.try_clone().unwrap()).collect::<Vec<_>>(), stop.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20) {
+                for mut s in &idle {
+                    let _ = s.write_all(b"\n");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let o = call(port, "hello", "add", &["2", "3"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "5\n"), "{}", stderr(&o));
+    // Every idle connection is closed by the server, blank lines or not.
+    for s in &idle {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        let closed = match (&*s).read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(closed, "a connection sending blank lines was kept open");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    keeper.join().unwrap();
+    assert_eq!(stdout(&call(port, "hello", "sqrt", &["16"])), "4\n");
+}
+
+/// A stand-in for a full registry or server: answers each of up to `n`
+/// connections with `ServerBusy` (after reading its request, or at once when
+/// `unread`) and closes it.
+fn busy_listener(n: usize, unread: bool) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(n).flatten() {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            if !unread {
+                let _ = BufReader::new(&s).read_line(&mut String::new());
+            }
+            let _ = (&s).write_all(b"{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32003,\"message\":\"server busy: 64 connections open; try again later\"},\"id\":null}\n");
+        }
+    });
+    a
+}
+
+/// A busy registry is the registry's state, not the object's error: exit 2
+/// and a message that names the registry, never `hello.add(2, 3): …`.
+#[test]
+fn a_busy_registry_is_not_reported_as_the_object_s_error() {
+    for unread in [false, true] {
+        let reg = busy_listener(1, unread);
+        let o = call(reg.port(), "hello", "add", &["2", "3"]);
+        assert_fails(&o, 2, &["the registry at 127.0.0.1:", "is busy, try again later"]);
+        assert!(!stderr(&o).contains("hello.add("), "{}", stderr(&o));
+    }
+    // A busy object server, found through a registry that answers lookups.
+    let server = busy_listener(1, false);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let reg = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Some(s) = l.incoming().next().and_then(Result::ok) {
+            let mut line = String::new();
+            let _ = BufReader::new(&s).read_line(&mut line);
+            let id: Value = serde_json::from_str::<Value>(&line).map(|v| v["id"].clone()).unwrap_or(Value::Null);
+            let _ = (&s).write_all(format!("{}\n", json!({"jsonrpc": "2.0", "result": server.to_string(), "id": id})).as_bytes());
+        }
+    });
+    let o = call(reg.port(), "hello", "add", &["2", "3"]);
+    assert_fails(&o, 2, &["the server of \"hello\" at", "is busy, try again later"]);
+}
+
+/// Ids beyond 64 bits, and any other number or string, come back exactly as
+/// sent, from the registry and from the object server.
+#[test]
+fn request_ids_beyond_64_bits_round_trip_exactly() {
+    let (_reg, port) = registry();
+    let (_srv, srv_addr) = serve(port, "hello");
+    for (server, method) in [(addr(port), r#""method":"list""#), (srv_addr, r#""method":"sqrt","params":[16]"#)] {
+        let mut c = Raw::connect(server);
+        for id in ["123456789012345678901234567890", "18446744073709551616", "-99999999999999999999", "1.50", "\"big\""] {
+            c.send(&format!(r#"{{"jsonrpc":"2.0","id":{id},{method}}}"#));
+            let mut line = String::new();
+            c.reader.read_line(&mut line).unwrap();
+            assert!(line.trim_end().ends_with(&format!(r#""id":{id}}}"#)), "{id}: {line}");
+        }
+        c.send(&format!(r#"[{{"jsonrpc":"2.0","id":340282366920938463463374607431768211457,{method}}}]"#));
+        let mut line = String::new();
+        c.reader.read_line(&mut line).unwrap();
+        assert!(line.contains(r#""id":340282366920938463463374607431768211457}"#), "{line}");
     }
 }

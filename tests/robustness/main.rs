@@ -81,3 +81,180 @@ fn random_fault_schedules_never_panic_or_run_away() {
     }
     assert!(runs >= 8 * 20, "{runs} runs");
 }
+
+/// `kill -9` in the middle of `distlab test --accept` leaves every snapshot
+/// whole: the old one or the new one, never an empty or a cut one. Each try
+/// starts from stale snapshots (so that every one is rewritten), watches the
+/// files and kills the child the moment the `k`-th of them changes, which is
+/// while that one is being written; what the watcher reads is checked too.
+/// Every try is bounded by a deadline.
+#[test]
+fn kill_9_during_accept_leaves_no_partial_snapshot() {
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    const FILES: usize = 4;
+    let root = std::env::temp_dir().join(format!("distlab-kill-accept-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let scenarios = root.join("scenarios").join("big");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    // Chang-Roberts' worst case (ids decreasing along the ring, every node
+    // starts): about n * n / 2 messages, a trace of about a megabyte.
+    for k in 0..FILES {
+        let n = 110 + k;
+        let ids: Vec<String> = (1..=n).rev().map(|i| i.to_string()).collect();
+        let mut yaml = format!("name: big {k}\nalgorithm: election.ring\nnodes: [{}]\ntimeline:\n", ids.join(", "));
+        for node in 1..=n {
+            yaml.push_str(&format!("  - {{at: 0ms, node: {node}, do: start_election}}\n"));
+        }
+        std::fs::write(scenarios.join(format!("s{k}.yaml")), yaml).unwrap();
+    }
+    let snaps: Vec<PathBuf> = (0..FILES).map(|k| root.join("snapshots").join("big").join(format!("s{k}.snap"))).collect();
+    let stale = distlab::snapshot::render("stale");
+    let set_stale = || {
+        for s in &snaps {
+            std::fs::create_dir_all(s.parent().unwrap()).unwrap();
+            std::fs::write(s, &stale).unwrap();
+        }
+    };
+    let accept = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_distlab"))
+            .arg("test")
+            .arg("--accept")
+            .arg(&scenarios)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start distlab")
+    };
+    // One whole run: what every snapshot holds after it.
+    set_stale();
+    let status = accept().wait().unwrap();
+    assert!(status.success(), "{status}");
+    let finals: Vec<String> = snaps.iter().map(|s| std::fs::read_to_string(s).unwrap()).collect();
+    assert!(finals.iter().all(|f| f.len() > 500_000), "big traces: {:?}", finals.iter().map(String::len).collect::<Vec<_>>());
+    let whole = |t: usize, s: &PathBuf, now: &str, full: &str| {
+        assert!(now == stale || now == full, "try {t}: {} holds {} bytes, neither the old nor the new snapshot", s.display(), now.len());
+    };
+    for (t, watched) in snaps.iter().enumerate() {
+        set_stale();
+        let mut child = accept();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if std::fs::metadata(watched).map_or(true, |m| m.len() != stale.len() as u64) {
+                let _ = child.kill();
+                break;
+            }
+            if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("try {t}: {} was never rewritten", watched.display());
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let _ = child.wait();
+        for (s, full) in snaps.iter().zip(&finals) {
+            let now = std::fs::read_to_string(s).unwrap_or_else(|e| panic!("try {t}: {}: {e}", s.display()));
+            whole(t, s, &now, full);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+mod heap {
+    //! A global allocator that counts, per thread, the bytes allocated now
+    //! and the peak since the last [`reset`]: a run on the simulated network
+    //! is single-threaded, so its thread's peak is its footprint.
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static NOW: Cell<isize> = const { Cell::new(0) };
+        static PEAK: Cell<isize> = const { Cell::new(0) };
+    }
+
+    fn add(delta: isize) {
+        let _ = NOW.try_with(|now| {
+            now.set(now.get() + delta);
+            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now.get())));
+        });
+    }
+
+    // SAFETY: every call is passed on to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                add(layout.size() as isize);
+            }
+            p
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                add(layout.size() as isize);
+            }
+            p
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) };
+            add(-(layout.size() as isize));
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                add(new_size as isize - layout.size() as isize);
+            }
+            p
+        }
+    }
+
+    /// Starts a new measurement on this thread.
+    pub fn reset() {
+        NOW.with(|n| PEAK.with(|p| p.set(n.get())));
+    }
+
+    /// The most this thread held above what it held at [`reset`]... as a peak.
+    pub fn peak() -> usize {
+        PEAK.with(|p| p.get().max(0) as usize)
+    }
+
+    pub fn now() -> usize {
+        NOW.with(|n| n.get().max(0) as usize)
+    }
+}
+
+#[global_allocator]
+static COUNTING: heap::Counting = heap::Counting;
+
+/// The loader's memory estimate (scenario::budget) is honest for every
+/// algorithm: above the peak a run of an idle scenario really allocates (the
+/// standing state the estimate is about), and not more than four times it, at
+/// two sizes far enough apart to tell linear from quadratic growth. An
+/// algorithm added with a per-pair state and no entry in the budget's table
+/// fails here.
+#[test]
+fn the_memory_estimate_bounds_the_measured_peak_of_every_algorithm() {
+    use distlab::scenario::budget;
+    let mut report = Vec::new();
+    for algorithm in ALGORITHMS {
+        // Its construction is slow (a sorted ring rebuilt per server).
+        let sizes: &[u32] = if algorithm.name == "balance.consistent-hash" { &[50, 150] } else { &[200, 800] };
+        for &n in sizes {
+            let yaml = format!("name: m\nalgorithm: {}\nnodes: {n}\n", algorithm.name);
+            let before = heap::now();
+            heap::reset();
+            let plan = load_str("m.yaml", &yaml).unwrap();
+            let opts = RunOptions { format: Format::Quiet, limits: Limits { max_events: 500_000 } };
+            (plan.algorithm.run)(&plan, &opts, &mut std::io::sink()).unwrap();
+            let peak = (heap::peak() - before) as u64;
+            let ids: Vec<u32> = (1..=n).collect();
+            let estimate = budget::estimate(algorithm, &ids).bytes;
+            // The fixed allowance is for what a real run adds (buffers, the trace).
+            let variable = estimate - (1 << 20);
+            report.push(format!("{} n={n}: peak {peak}, estimate {estimate}", algorithm.name));
+            assert!(peak <= estimate && variable <= 4 * peak, "{}", report.join("\n"));
+        }
+    }
+}

@@ -95,6 +95,7 @@ pub const OBSERVATION_KINDS: &[&str] = &[
     "JobSubmitted",
     "Assigned",
     "JobDone",
+    "JobExecuted",
     "Table",
     "CallStarted",
     "Executed",
