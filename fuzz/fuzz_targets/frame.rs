@@ -6,4 +6,6 @@
 #[path = "../../tests/robustness/targets.rs"]
 mod targets;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::frame(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    targets::frame(data);
+});

@@ -6,4 +6,6 @@
 #[path = "../../tests/robustness/targets.rs"]
 mod targets;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::jsonrpc(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    targets::jsonrpc(data);
+});

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::targets;
+use crate::targets::{self, Reach};
 
 /// Mutants per target in the default run.
 const MUTANTS: [(&str, usize); 4] = [("yaml", 1200), ("lua", 400), ("frame", 1500), ("jsonrpc", 1500)];
@@ -230,7 +230,7 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     files.into_iter().map(|p| (p.clone(), std::fs::read(&p).expect("a corpus file"))).collect()
 }
 
-fn body(target: &str) -> fn(&[u8]) {
+fn body(target: &str) -> fn(&[u8]) -> Reach {
     match target {
         "yaml" => targets::yaml,
         "lua" => targets::lua,
@@ -254,31 +254,44 @@ struct Failure {
 /// What the worker is on, for the watchdog's message.
 type Current = Arc<Mutex<(String, Vec<u8>)>>;
 
-/// Replays the corpus and the mutants; returns the failures, the number of
-/// inputs and the slowest input with its time.
-fn replay_all(current: &Current) -> (Vec<Failure>, usize, (String, Duration)) {
+/// What a replay did.
+struct Replayed {
+    failures: Vec<Failure>,
+    count: usize,
+    slowest: (String, Duration),
+    /// Per target: inputs refused, accepted, run.
+    reach: Vec<(&'static str, [usize; 3])>,
+}
+
+/// Replays the corpus and the mutants.
+fn replay_all(current: &Current) -> Replayed {
     let seed = env_number("DISTLAB_MUTANT_SEED").unwrap_or(SEED);
     let mut failures = Vec::new();
     let mut count = 0;
     let mut slowest = (String::new(), Duration::ZERO);
+    let mut reach = Vec::new();
     for (target, default_mutants) in MUTANTS {
         let files = corpus(target);
         assert!(!files.is_empty(), "fuzz/corpus/{target} is empty");
         let inputs: Vec<Vec<u8>> = files.iter().map(|(_, d)| d.clone()).collect();
         let run = body(target);
+        let mut tally = [0; 3];
         let mutants = env_number("DISTLAB_MUTANTS").map_or(default_mutants, |n| n as usize);
         let seeds = files.iter().map(|(p, d)| (format!("{target} corpus {}", p.file_name().unwrap().to_string_lossy()), d.clone()));
         let generated = (0..mutants).map(|i| (format!("{target} mutant #{i} (seed {seed:#x})"), mutant(seed, target, i, &inputs)));
         for (label, input) in seeds.chain(generated) {
             *current.lock().unwrap() = (label.clone(), input.clone());
             let start = Instant::now();
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| run(&input))) {
+            match catch_unwind(AssertUnwindSafe(|| run(&input))) {
+                Ok(r) => tally[r as usize] += 1,
+                Err(payload) => {
                 let message = payload
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "(a panic without a message)".into());
-                failures.push(Failure { label: label.clone(), input, message });
+                    failures.push(Failure { label: label.clone(), input, message });
+                }
             }
             let took = start.elapsed();
             if took > slowest.1 {
@@ -286,8 +299,9 @@ fn replay_all(current: &Current) -> (Vec<Failure>, usize, (String, Duration)) {
             }
             count += 1;
         }
+        reach.push((target, tally));
     }
-    (failures, count, slowest)
+    Replayed { failures, count, slowest, reach }
 }
 
 /// Writes the failing inputs under `target/robustness-failures/` and
@@ -320,7 +334,7 @@ fn fuzz_corpus_and_mutants_never_panic_or_hang() {
         })
         .expect("a thread");
     let started = Instant::now();
-    let (failures, count, slowest) = match rx.recv_timeout(WATCHDOG) {
+    let Replayed { failures, count, slowest, reach } = match rx.recv_timeout(WATCHDOG) {
         Ok(result) => result,
         Err(_) => {
             let (label, input) = current.lock().map(|c| c.clone()).unwrap_or_default();
@@ -328,6 +342,17 @@ fn fuzz_corpus_and_mutants_never_panic_or_hang() {
         }
     };
     eprintln!("replayed {count} inputs in {:?}; slowest {} ({:?})", started.elapsed(), slowest.0, slowest.1);
+    for (target, [refused, accepted, ran]) in &reach {
+        eprintln!("  {target}: {refused} refused, {accepted} accepted, {ran} loaded and ran");
+    }
+    // The mutants must reach past the parsers, or the replay tests little.
+    for (target, [_, accepted, ran]) in &reach {
+        assert!(accepted + ran >= 100, "{target}: only {} inputs got past the parser", accepted + ran);
+    }
+    for target in ["yaml", "lua"] {
+        let ran = reach.iter().find(|r| r.0 == target).map_or(0, |r| r.1[2]);
+        assert!(ran >= 50, "{target}: only {ran} scenarios ran");
+    }
     assert!(failures.is_empty(), "{} of {count} inputs panicked:{}", failures.len(), describe(&failures));
 }
 

@@ -39,21 +39,34 @@ pub const LUA_INSTRUCTIONS: u64 = 300_000;
 /// The memory cap of a fuzzed Lua script.
 pub const LUA_MEMORY_MB: u64 = 32;
 
+/// How far an input got, for the replay's tally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reach {
+    /// Refused (a load error, a foreign frame, a parse error …).
+    Refused,
+    /// Accepted (loaded, decoded, parsed).
+    Accepted,
+    /// A scenario that loaded and ran (to its end, an error or the event limit).
+    Ran,
+}
+
 /// Runs a plan that loaded, if it is small and simulated. Errors are fine;
 /// panics are not.
-fn run_bounded(plan: &Plan) {
+fn run_bounded(plan: &Plan) -> Reach {
     if plan.nodes.len() > MAX_NODES || plan.transport != TransportKind::Sim {
-        return;
+        return Reach::Accepted;
     }
     let opts = RunOptions { format: Format::Text, limits: Limits { max_events: MAX_EVENTS } };
     let _ = (plan.algorithm.run)(plan, &opts, &mut std::io::sink());
+    Reach::Ran
 }
 
 /// A YAML scenario: load, then run if small.
-pub fn yaml(data: &[u8]) {
+pub fn yaml(data: &[u8]) -> Reach {
     let text = String::from_utf8_lossy(data);
-    if let Ok(plan) = distlab::scenario::yaml::load_str("fuzz.yaml", &text) {
-        run_bounded(&plan);
+    match distlab::scenario::yaml::load_str("fuzz.yaml", &text) {
+        Ok(plan) => run_bounded(&plan),
+        Err(_) => Reach::Refused,
     }
 }
 
@@ -74,17 +87,18 @@ pub fn lua_prelude() -> String {
 }
 
 /// A Lua scenario under [`lua_prelude`]: load, then run if small.
-pub fn lua(data: &[u8]) {
+pub fn lua(data: &[u8]) -> Reach {
     let text = format!("{}{}", lua_prelude(), String::from_utf8_lossy(data));
-    if let Ok(plan) = distlab::scenario::lua::load_str("fuzz.lua", &text) {
-        run_bounded(&plan);
+    match distlab::scenario::lua::load_str("fuzz.lua", &text) {
+        Ok(plan) => run_bounded(&plan),
+        Err(_) => Reach::Refused,
     }
 }
 
 /// Decodes `bytes` as a message of type `M`; what decodes must encode, and
 /// encode∘decode must then be the identity on the encoding.
-fn decode_as<M: Message>(bytes: &[u8]) {
-    let Ok(m) = codec::decode::<M>(bytes) else { return };
+fn decode_as<M: Message>(bytes: &[u8]) -> bool {
+    let Ok(m) = codec::decode::<M>(bytes) else { return false };
     let _ = format!("{m} {}", m.kind());
     let mut first = Vec::new();
     codec::encode(&m, &mut first).expect("a decoded message encodes");
@@ -93,48 +107,54 @@ fn decode_as<M: Message>(bytes: &[u8]) {
     let mut second = Vec::new();
     codec::encode(&again, &mut second).expect("a decoded message encodes");
     assert_eq!(String::from_utf8_lossy(&first), String::from_utf8_lossy(&second), "encode∘decode is not stable");
+    true
 }
 
-/// A payload decoded as every algorithm's message type.
-fn decode_payload(bytes: &[u8]) {
+/// A payload decoded as every algorithm's message type; whether any took it.
+fn decode_payload(bytes: &[u8]) -> bool {
     use distlab::algorithms::{balance, clock, election, multicast, mutex, rpc};
-    decode_as::<election::ring::Msg>(bytes);
-    decode_as::<election::bully::Msg>(bytes);
-    decode_as::<mutex::central::Msg>(bytes);
-    decode_as::<mutex::lamport::Msg>(bytes);
-    decode_as::<mutex::maekawa::Msg>(bytes);
-    decode_as::<mutex::raymond::Msg>(bytes);
-    decode_as::<mutex::ricart_agrawala::Msg>(bytes);
-    decode_as::<mutex::suzuki_kasami::Msg>(bytes);
-    decode_as::<clock::berkeley::Msg>(bytes);
-    decode_as::<clock::cristian::Msg>(bytes);
-    decode_as::<clock::lamport::Msg>(bytes);
-    decode_as::<clock::ntp::Msg>(bytes);
-    decode_as::<clock::server::Msg>(bytes);
-    decode_as::<clock::vector::Msg>(bytes);
-    decode_as::<balance::Msg>(bytes);
-    decode_as::<multicast::Msg>(bytes);
-    decode_as::<rpc::Msg>(bytes);
+    let decoded = [
+        decode_as::<election::ring::Msg>(bytes),
+        decode_as::<election::bully::Msg>(bytes),
+        decode_as::<mutex::central::Msg>(bytes),
+        decode_as::<mutex::lamport::Msg>(bytes),
+        decode_as::<mutex::maekawa::Msg>(bytes),
+        decode_as::<mutex::raymond::Msg>(bytes),
+        decode_as::<mutex::ricart_agrawala::Msg>(bytes),
+        decode_as::<mutex::suzuki_kasami::Msg>(bytes),
+        decode_as::<clock::berkeley::Msg>(bytes),
+        decode_as::<clock::cristian::Msg>(bytes),
+        decode_as::<clock::lamport::Msg>(bytes),
+        decode_as::<clock::ntp::Msg>(bytes),
+        decode_as::<clock::server::Msg>(bytes),
+        decode_as::<clock::vector::Msg>(bytes),
+        decode_as::<balance::Msg>(bytes),
+        decode_as::<multicast::Msg>(bytes),
+        decode_as::<rpc::Msg>(bytes),
+    ];
+    decoded.contains(&true)
 }
 
 /// A received frame: the binary header (UDP, TCP, multicast), the text
 /// header (file transport), and the bytes as a bare payload.
-pub fn frame(data: &[u8]) {
+pub fn frame(data: &[u8]) -> Reach {
+    let mut decoded = false;
     if let Some((h, payload)) = Header::parse(data) {
         let mut out = Vec::new();
         h.write(&mut out);
         out.extend_from_slice(payload);
         assert_eq!(out, data, "a parsed binary frame does not write back the same");
-        decode_payload(payload);
+        decoded |= decode_payload(payload);
     }
     if let Ok(line) = std::str::from_utf8(data)
         && let Some((h, payload)) = Header::parse_text(line)
     {
         let again = format!("{}{payload}", h.text());
         assert_eq!(Header::parse_text(&again), Some((h, payload)), "a text header does not parse back");
-        decode_payload(payload.as_bytes());
+        decoded |= decode_payload(payload.as_bytes());
     }
-    decode_payload(data);
+    decoded |= decode_payload(data);
+    if decoded { Reach::Accepted } else { Reach::Refused }
 }
 
 /// An answer line must be one line of JSON that a client parses.
@@ -146,12 +166,14 @@ fn check_answer(line: &str) {
 /// A JSON-RPC line: as a request to the calculator server (what its
 /// connection thread does with it, without the socket), and as a response
 /// the client reads.
-pub fn jsonrpc(data: &[u8]) {
+pub fn jsonrpc(data: &[u8]) -> Reach {
+    let mut reach = Reach::Refused;
     let calc = Calculator { echo: false };
-    let answer = |item: Item| -> Option<Response> {
+    let mut answer = |item: Item| -> Option<Response> {
         match item {
             Err((id, e)) => Some(Response::new(id, Err(e))),
             Ok(req) => {
+                reach = Reach::Accepted;
                 let outcome = calc.call(1, &req.method, req.params.as_ref());
                 req.id.map(|id| Response::new(id, outcome))
             }
@@ -175,5 +197,7 @@ pub fn jsonrpc(data: &[u8]) {
         check_answer(&line);
         let back: Response = serde_json::from_str(&line).unwrap_or_else(|e| panic!("a response line does not parse back ({e}): {line}"));
         assert_eq!(back.to_line(), line, "a response does not round-trip");
+        reach = Reach::Accepted;
     }
+    reach
 }
