@@ -78,6 +78,11 @@ fn tokens(target: &str) -> &'static [&'static str] {
             " at(\"1ms\", function() crash(1) end) ", " string.rep('x', 1e9) ", " coroutine.wrap(function() end)() ", " error() ",
             " error({}) ", " setmetatable({}, {__index = function() error('x') end}) ", " nodes = 100000000 ", " nodes = {} ",
             " return 'drop' ", " return 42 ", " math.huge ", " -math.huge ", " 0/0 ", " math.mininteger ", " 1 // 0 ",
+            " on_send(function(m) return 'duplicate' end) ", " on_deliver(function(m) return { delay = '-1ms' } end) ",
+            " on_observe('Elected', function(o) stop() end) ", " partition({1}, {2, 3}) ", " partition_oneway({1}, {1}) ",
+            " heal() ", " set_loss(150) ", " set_duplicate(-1) ", " set_latency('5ms..1ms') ", " set_drift(1, 1e308) ",
+            " set_offset(2, '-1e308s') ", " show_clocks(nil) ", " crash(0) ", " recover(99) ", " print(now()) ",
+            " every('1ns', function() end) ", " after(-1, function() end) ",
         ],
         "frame" => &["DLW1", "DLW1 1 2 3 4 ", " ", "{", "}", "[", "]", ",", ":", "\"", "null", "true", "\\u0000", "\\ud800", "-", "."],
         _ => &[
