@@ -58,8 +58,10 @@ pub enum Observation {
     /// The node's clock read this (local ns) when the scenario asked
     /// (`show_clocks`).
     Clock(i64),
-    /// The node corrected its clock by `delta` ns; it read `before`.
-    ClockAdjusted { before: i64, delta: i64 },
+    /// The node corrected its clock by `delta` ns; it read `before` just
+    /// before and `after` just after (`before + delta` for a step; `before`
+    /// for a slew, which spreads `delta` over the time that follows).
+    ClockAdjusted { before: i64, delta: i64, after: i64 },
     /// Free text from an algorithm.
     Note(String),
     /// The node has just set its clock from `source`'s and promises it is
@@ -186,7 +188,7 @@ impl Observation {
             Observation::EnterCs => write!(f, "Site {node} enters critical section."),
             Observation::ExitCs => write!(f, "Site {node} releases critical section."),
             Observation::Clock(t) => write!(f, "Node{node} clock: {}", crate::scenario::units::format_clock(*t)),
-            Observation::ClockAdjusted { before, delta } => write!(
+            Observation::ClockAdjusted { before, delta, .. } => write!(
                 f,
                 "Node{node} clock: {} -> {} (adjusted by {})",
                 crate::scenario::units::format_clock(*before),

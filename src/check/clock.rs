@@ -9,13 +9,19 @@
 //! - `bound`: every `Synced { source, bound }` promise is checked: the clock
 //!   the node decided on (`before + delta` of its `ClockAdjusted`) minus the
 //!   source's clock at that instant must be within `bound`. The source's
-//!   reading is interpolated between its nearest readings (samples, readings
-//!   before its own adjustments, the end), which is exact while the source
-//!   does not drift or jump between them;
-//! - `monotonic`: no node's successive readings (samples, the readings
-//!   before each adjustment, the end) go backwards. Reported when the
-//!   scenario asks for it (`expect: skew: {monotonic: true}`), since a
-//!   `step` correction may legitimately go back;
+//!   reading is interpolated between its nearest readings (samples, the
+//!   readings just before and just after its own adjustments, the end),
+//!   which is exact while the source does not drift, slew or jump between
+//!   them;
+//! - `monotonic`: no node's clock goes backwards: its successive readings
+//!   (samples, the readings just before and just after each adjustment, the
+//!   end) never decrease, so a `step` correction that sets a clock back is
+//!   caught even when no sample falls near it (`after < before` of its
+//!   `ClockAdjusted`), while a `slew` (`after == before`, then a slower
+//!   rate) passes. Reported when the scenario asks for it (`expect: skew:
+//!   {monotonic: true}`), since a `step` correction may legitimately go
+//!   back. A clock jump the scenario itself injects (`set_offset`) is not a
+//!   correction: only readings on both sides of it can show it;
 //! - answers `expect: skew: {max, vs_true, from, monotonic}`.
 //!
 //! [`LogicalChecker`] reads the `Logical` events of `clock.lamport` and
@@ -85,8 +91,9 @@ pub struct SyncChecker {
     /// The heading of the last `show_clocks` note, until its readings end.
     heading: Option<String>,
     open: Option<Sample>,
-    /// Every node's readings in time order: (true time, local, adjusted here).
-    readings: BTreeMap<NodeId, Vec<(Nanos, i64, bool)>>,
+    /// Every node's readings in time order: (true time, local). An
+    /// adjustment adds two at one instant: just before it and just after.
+    readings: BTreeMap<NodeId, Vec<(Nanos, i64)>>,
     /// The last `ClockAdjusted` per node: (time, before + delta).
     last_adjust: BTreeMap<NodeId, (Nanos, i64)>,
     promises: Vec<Promise>,
@@ -108,25 +115,37 @@ impl SyncChecker {
         }
     }
 
-    fn reading(&mut self, node: NodeId, time: Nanos, local: i64, adjusted: bool, at: At) {
+    fn reading(&mut self, node: NodeId, time: Nanos, local: i64, at: At) {
         let list = self.readings.entry(node).or_default();
-        if let Some(&(_, last, _)) = list.last()
+        if let Some(&(_, last)) = list.last()
             && local < last
         {
             self.backwards.push((at, format!("node {node} read {} after {}", fmt_clock(local), fmt_clock(last))));
         }
-        list.push((time, local, adjusted));
+        list.push((time, local));
+    }
+
+    /// A correction: the reading just before it (checked against the
+    /// previous one), then the reading just after it, which is behind the
+    /// first when the correction set the clock back.
+    fn adjustment(&mut self, node: NodeId, time: Nanos, before: i64, after: i64, at: At) {
+        self.reading(node, time, before, at);
+        if after < before {
+            self.backwards.push((at, format!("node {node}'s clock was set back from {} to {}", fmt_clock(before), fmt_clock(after))));
+        }
+        self.readings.entry(node).or_default().push((time, after));
     }
 
     /// The local reading of `node` at true time `t`, interpolated between
-    /// its nearest readings (a reading taken just before an adjustment ends
-    /// a line: the clock continues elsewhere).
+    /// its nearest readings. At an adjustment's instant it is the reading
+    /// just before it (the first at that time); after it, the clock goes on
+    /// from the reading just after it (the last at that time).
     fn clock_at(&self, node: NodeId, t: Nanos) -> Option<i64> {
         let list = self.readings.get(&node)?;
         if let Some(r) = list.iter().find(|r| r.0 == t) {
             return Some(r.1);
         }
-        let before = list.iter().rev().find(|r| r.0 < t).filter(|r| !r.2);
+        let before = list.iter().rev().find(|r| r.0 < t);
         let next = list.iter().find(|r| r.0 > t);
         match (before, next) {
             (Some(b), Some(n)) => {
@@ -158,16 +177,12 @@ impl<P: Process> Checker<P> for SyncChecker {
                 if let Some(s) = self.open.as_mut() {
                     s.readings.push((*node, *local));
                 }
-                self.reading(*node, time, *local, false, at);
+                self.reading(*node, time, *local, at);
                 return;
             }
-            TraceEvent::Observe { node, obs: Observation::ClockAdjusted { before, delta } } => {
+            TraceEvent::Observe { node, obs: Observation::ClockAdjusted { before, delta, after } } => {
                 self.adjustments += 1;
-                self.reading(*node, time, *before, false, at);
-                // Later readings of this node are on a new line.
-                if let Some(last) = self.readings.get_mut(node).and_then(|l| l.last_mut()) {
-                    last.2 = true;
-                }
+                self.adjustment(*node, time, *before, *after, at);
                 self.last_adjust.insert(*node, (time, before + delta));
             }
             TraceEvent::Observe { node, obs: Observation::Synced { source, bound } } => {
@@ -201,13 +216,13 @@ impl<P: Process> Checker<P> for SyncChecker {
                 // Readings of every node, even down, so that sources can be read.
                 let list = self.readings.entry(n).or_default();
                 if list.last().is_none_or(|r| r.0 < end.time) {
-                    if let Some(&(_, prev, _)) = list.last()
+                    if let Some(&(_, prev)) = list.last()
                         && c < prev
                         && alive
                     {
                         self.backwards.push((end_at, format!("node {n} read {} after {}", fmt_clock(c), fmt_clock(prev))));
                     }
-                    list.push((end.time, c, false));
+                    list.push((end.time, c));
                 }
                 if alive {
                     last.readings.push((n, c));

@@ -44,7 +44,7 @@ impl Clock {
         let slew = if self.slew_left == 0 {
             0
         } else {
-            let most = dt * self.slew_ppb as i128 / BILLION;
+            let most = dt * self.slew_rate() / BILLION;
             let left = self.slew_left.unsigned_abs() as i128;
             most.min(left) * self.slew_left.signum() as i128
         };
@@ -63,12 +63,20 @@ impl Clock {
         ((num + den - 1) / den) as Nanos
     }
 
+    /// The slewing rate in parts per billion. Slewing back, it is at most the
+    /// clock's own rate (1 + drift), so that the clock slows down, at worst to
+    /// a halt, and never runs backwards, whatever `slew_ppm` and the drift.
+    fn slew_rate(&self) -> i128 {
+        let rate = self.slew_ppb as i128;
+        if self.slew_left < 0 { rate.min(BILLION + self.ppb as i128).max(0) } else { rate }
+    }
+
     /// Rebases the clock at `t`: the reading is kept, a slew in progress goes on.
     fn rebase(&mut self, t: Nanos) {
         let reading = self.local(t);
         if self.slew_left != 0 {
             let dt = t.saturating_sub(self.base_true) as i128;
-            let done = (dt * self.slew_ppb as i128 / BILLION).min(self.slew_left.unsigned_abs() as i128) as i64;
+            let done = (dt * self.slew_rate() / BILLION).min(self.slew_left.unsigned_abs() as i128) as i64;
             self.slew_left -= done * self.slew_left.signum();
         }
         self.base_local = reading;
@@ -146,5 +154,26 @@ mod tests {
         d.set_drift(10_000_000_000, 0.0);
         assert_eq!(d.local(10_000_000_000), 10_005_000_000);
         assert_eq!(d.local(20_000_000_000), 20_000_000_000);
+    }
+
+    #[test]
+    fn a_slew_back_never_runs_a_slow_clock_backwards() {
+        // 50% slow and slewing −40ms at (almost) 100%: the clock stands
+        // still until the correction is absorbed, never going back.
+        let mut c = Clock::new(40_000_000, -500_000.0);
+        c.adjust(0, -40_000_000, AdjustMode::Slew, 999_999.0);
+        let mut last = i64::MIN;
+        for k in 0..=200 {
+            let r = c.local(k * 1_000_000);
+            assert!(r >= last, "at {k}ms: {r} after {last}");
+            last = r;
+        }
+        assert_eq!(c.local(80_000_000), 40_000_000, "80ms at the halt absorbs 40ms");
+        assert_eq!(c.local(100_000_000), 50_000_000, "then it runs at its own rate");
+        // A drift change mid-slew keeps the cap.
+        let mut d = Clock::new(40_000_000, 0.0);
+        d.adjust(0, -40_000_000, AdjustMode::Slew, 999_999.0);
+        d.set_drift(1_000_000, -500_000.0);
+        assert!(d.local(2_000_000) >= d.local(1_000_000));
     }
 }

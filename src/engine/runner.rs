@@ -370,7 +370,8 @@ impl<'p, P: Process> Runner<'p, P> {
                 let iu = i as usize;
                 let before = self.nodes[iu].clock.local(self.now);
                 self.nodes[iu].clock.get_mut().adjust(self.now, delta, self.plan.adjust, self.plan.slew_ppm);
-                self.observe(sink, i, &Observation::ClockAdjusted { before, delta });
+                let after = self.nodes[iu].clock.local(self.now);
+                self.observe(sink, i, &Observation::ClockAdjusted { before, delta, after });
             }
             Effect::CancelTimer(timer) => self.queue.cancel_timer(i, &timer),
             Effect::Observe(obs) => self.observe(sink, i, &obs),

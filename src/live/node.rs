@@ -165,7 +165,8 @@ impl<P: Process, W: Write + ?Sized> Node<'_, P, W> {
             Effect::AdjustClock(delta) => {
                 let before = self.clock.local(t);
                 self.clock.adjust(t, delta, self.plan.adjust, self.plan.slew_ppm);
-                self.observe(t, Observation::ClockAdjusted { before, delta })?;
+                let after = self.clock.local(t);
+                self.observe(t, Observation::ClockAdjusted { before, delta, after })?;
             }
             Effect::Observe(obs) => self.observe(t, obs)?,
         }

@@ -5,7 +5,10 @@
 //! every period stay within 2 × drift × period of each other; Berkeley's
 //! fault-tolerant average ignores a clock an hour ahead; Lamport and vector
 //! clocks satisfy their conditions on 1,000 random message patterns each;
-//! and the seed scenario prints the seed lab's Before/After tables.
+//! the seed scenario prints the seed lab's Before/After tables; and, for
+//! every synchronisation algorithm, a clock stepped back between two samples
+//! fails `monotonic` (once per step back) while the same correction slewed
+//! passes.
 
 use distlab::report::RunReport;
 use distlab::scenario::units::parse_signed;
@@ -218,4 +221,71 @@ fn the_seed_scenario_prints_the_before_and_after_tables() {
         let lag_ms = (0.010 - c) * 1000.0;
         assert!((1.0..=3.0).contains(&lag_ms), "lag {lag_ms}ms");
     }
+}
+
+/// Nodes 2 and 3 run 40ms and 30ms fast; one sync round at 1ms sets them
+/// back. The samples, at 0ms and 500ms, both read more than any clock did
+/// before, so only the readings just before and after a correction show it.
+fn set_back(algorithm: &str, adjust: &str) -> (String, RunReport) {
+    let syncs = match algorithm {
+        "clock.server" | "clock.berkeley" => "  - {at: 1ms, node: 1, do: sync}\n",
+        _ => "  - {at: 1ms, node: 2, do: sync}\n  - {at: 1ms, node: 3, do: sync}\n",
+    };
+    let yaml = format!(
+        "name: t\nalgorithm: {algorithm}\nnodes: 3\nseed: 4\nnetwork: {{latency: 1ms..2ms}}\nclocks: {{adjust: {adjust}, slew_ppm: 500, offsets: {{2: +40ms, 3: +30ms}}}}\ntimeline:\n  - {{at: 0ms, show_clocks: 'Before:'}}\n{syncs}  - {{at: 500ms, show_clocks: 'After:'}}\nexpect:\n  skew: {{monotonic: true}}\n"
+    );
+    run(&yaml)
+}
+
+fn monotonic(r: &RunReport) -> &distlab::check::CheckResult {
+    r.results.iter().find(|c| c.name == "monotonic").expect("monotonic is reported when the scenario asks")
+}
+
+#[test]
+fn a_clock_stepped_back_between_samples_fails_monotonic_in_every_sync_algorithm() {
+    for algorithm in ["clock.server", "clock.cristian", "clock.ntp", "clock.berkeley"] {
+        let (trace, r) = set_back(algorithm, "step");
+        let events = trace.split("\nsummary").next().expect("the trace");
+        let back = events.lines().filter(|l| l.contains(" adjust ") && l.contains("(adjusted by -")).count();
+        assert!(back >= 2, "{algorithm}: nodes 2 and 3 are set back\n{trace}");
+        let m = monotonic(&r);
+        assert!(!m.ok && m.detail.contains("clock was set back from"), "{algorithm}: {}\n{trace}", m.detail);
+        assert!(m.detail.contains(&format!("({back} backward readings)")), "{algorithm}: one per step back: {}", m.detail);
+        // No sample saw it: each node's sampled readings go forward.
+        let sampled = |node: &str| -> Vec<String> {
+            let tag = format!("clock     Node{node} clock: ");
+            events.lines().filter_map(|l| l.split_once(&tag)).map(|(_, v)| v.to_string()).collect()
+        };
+        for node in ["1", "2", "3"] {
+            let v = sampled(node);
+            assert_eq!(v.len(), 2, "{algorithm}: node {node} sampled twice\n{trace}");
+            let secs = |x: &str| x.trim_end_matches('s').parse::<f64>().expect("seconds");
+            assert!(secs(&v[1]) > secs(&v[0]), "{algorithm}: node {node}'s samples go forward: {v:?}");
+        }
+    }
+}
+
+#[test]
+fn the_same_correction_slewed_keeps_monotonic_in_every_sync_algorithm() {
+    for algorithm in ["clock.server", "clock.cristian", "clock.ntp", "clock.berkeley"] {
+        let (trace, r) = set_back(algorithm, "slew");
+        assert!(trace.contains("(adjusted by -"), "{algorithm}: a correction back was slewed\n{trace}");
+        let m = monotonic(&r);
+        assert!(m.ok && m.detail == "no clock reading went backwards", "{algorithm}: {}\n{trace}", m.detail);
+        assert_passed(&r, algorithm);
+    }
+}
+
+#[test]
+fn the_regression_scenarios_step_fails_and_slew_holds() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let step = std::fs::read_to_string(format!("{root}/scenarios/clock/cristian-step-back-unseen.yaml")).expect("scenario");
+    let (_, r) = run(&step);
+    assert_passed(&r, "the scenario expects the violation");
+    let m = monotonic(&r);
+    assert!(m.expected_to_fail && m.detail.contains("node 2's clock was set back from 0.045000s to 0.005000s"), "{}", m.detail);
+    let slew = std::fs::read_to_string(format!("{root}/scenarios/clock/cristian-slew-back-unseen.yaml")).expect("scenario");
+    let (_, r) = run(&slew);
+    assert_passed(&r, "slew");
+    assert!(monotonic(&r).ok);
 }

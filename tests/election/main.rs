@@ -3,7 +3,9 @@
 //! Chang-Roberts: one initiator sends at most 3n−1 Election and Coordinator
 //! messages (exactly 3n−1 when the initiator follows the highest id); every
 //! node initiating in a ring of decreasing ids costs exactly n(n+1)/2 + n.
-//! Bully: best case n−2 when the second-highest detects the failure.
+//! Bully: best case n−2 when the second-highest detects the failure; when the
+//! lowest of m live nodes does, every live node holds one election:
+//! m(m−1)/2 Election and OK among the live nodes.
 
 use distlab::report::RunReport;
 use distlab::scenario::yaml::load_str;
@@ -105,27 +107,26 @@ fn bully_best_case_is_n_minus_2() {
 }
 
 #[test]
-fn bully_lowest_initiator_elects_the_highest_live_and_stays_quadratic() {
+fn bully_lowest_initiator_elects_the_highest_live_with_the_textbook_counts() {
     for n in [4u32, 8, 16] {
-        let yaml = format!(
-            "name: t\nalgorithm: election.bully\nnodes: {n}\nnetwork: {{latency: 1ms..3ms}}\ntimeline:\n  - {{at: 0ms, crash: {n}}}\n  - {{at: 1ms, node: 1, do: detect_failure}}\nexpect: {{leader: {}}}\n",
-            n - 1
-        );
-        let (_, r) = run(&yaml);
-        assert!(r.passed(), "n={n}");
-        let m = u64::from(n) - 1; // live nodes
-        // Each live node i sends Election to the higher live ids (never to the
-        // failed one, which the Election names), each higher live node answers
-        // OK, and the winner tells the m−1 others; an Election that arrives
-        // once its receiver follows the new coordinator is answered with a
-        // Coordinator message instead of a new election: at most m(m−1)/2
-        // Election and OK, and m−1 Coordinator plus at most one per Election.
-        let e = r.stats.sent.get("Election");
-        assert!(e <= m * (m - 1) / 2, "n={n}");
-        assert!(r.stats.sent.get("OK") <= m * (m - 1) / 2, "n={n}");
-        let c = r.stats.sent.get("Coordinator");
-        assert!(c >= m - 1 && c <= m - 1 + e, "n={n}: {c} Coordinator messages for {e} Elections");
-        assert_eq!(r.stats.receiver_down, 0, "nobody writes to the coordinator known to have failed");
+        for seed in 1..=50u64 {
+            let yaml = format!(
+                "name: t\nalgorithm: election.bully\nnodes: {n}\nseed: {seed}\nnetwork: {{latency: 1ms..3ms}}\ntimeline:\n  - {{at: 0ms, crash: {n}}}\n  - {{at: 1ms, node: 1, do: detect_failure}}\nexpect: {{leader: {}}}\n",
+                n - 1
+            );
+            let (_, r) = run(&yaml);
+            assert!(r.passed(), "n={n} seed={seed}");
+            let m = u64::from(n) - 1; // live nodes
+            // Every live node holds one election (Garcia-Molina): each sends
+            // Election to the higher live ids, and to the failed n unless it
+            // is node 1, which detected the failure; each Election to a live
+            // node is answered by one OK; the winner tells the m−1 others.
+            assert_eq!(r.stats.observations.get("election"), m, "n={n} seed={seed}");
+            assert_eq!(r.stats.sent.get("Election"), m * (m - 1) / 2 + (m - 1), "n={n} seed={seed}");
+            assert_eq!(r.stats.receiver_down, m - 1, "n={n} seed={seed}: only node 1 leaves out the failed coordinator");
+            assert_eq!(r.stats.sent.get("OK"), m * (m - 1) / 2, "n={n} seed={seed}");
+            assert_eq!(r.stats.sent.get("Coordinator"), m - 1, "n={n} seed={seed}");
+        }
     }
 }
 
@@ -258,4 +259,113 @@ fn a_random_crash_and_recovery_schedule_does_not_set_off_an_election_storm() {
     // About 30 faults over 600ms, 20 nodes, heartbeats every 25ms: a few
     // thousand messages at most, not the hundreds of thousands of a storm.
     assert!(r.stats.sent.total() < 5_000, "{} messages", r.stats.sent.total());
+}
+
+/// Every node starts an election at once; ring order `order`, latencies that
+/// reorder messages (1ms..3ms), scenario seed `seed`.
+fn ring_all_initiate(order: &[u32], seed: u64, stagger_ms: u32) -> String {
+    let mut yaml = format!(
+        "name: t\nalgorithm: election.ring\nnodes: [{}]\nnetwork: {{latency: 1ms..3ms}}\nseed: {seed}\ntimeline:\n",
+        ids(order.iter().copied())
+    );
+    for (k, id) in order.iter().enumerate() {
+        yaml.push_str(&format!("  - {{at: {}ms, node: {id}, do: start_election}}\n", k as u32 * stagger_ms));
+    }
+    yaml
+}
+
+#[test]
+fn chang_roberts_all_initiate_bound_holds_for_every_seed_on_links_that_reorder() {
+    // Decreasing ids: exactly n(n+1)/2 Election and n Coordinator messages on
+    // every seed, as on FIFO links: no stale Election outlives the election.
+    for n in [5u32, 8, 12] {
+        let order: Vec<u32> = (1..=n).rev().collect();
+        let n64 = u64::from(n);
+        for seed in 1..=50u64 {
+            let r = sweep_run(&ring_all_initiate(&order, seed, 0));
+            assert!(r.passed(), "n={n} seed={seed}: {:?}", failures(&r));
+            assert_eq!(r.stats.sent.get("Election"), n64 * (n64 + 1) / 2, "n={n} seed={seed}");
+            assert_eq!(r.stats.sent.get("Coordinator"), n64, "n={n} seed={seed}");
+            assert_eq!(r.stats.observations.get("elected"), 1, "n={n} seed={seed}: one election, one winner");
+        }
+    }
+    // Any ring order, and initiators a millisecond or two apart, all before
+    // the election ends (a late initiator is often a participant already,
+    // and must not send a second Election): never above n(n+1)/2 + n.
+    for n in [7u32, 11] {
+        let n64 = u64::from(n);
+        for seed in 1..=50u64 {
+            let mult = [2u32, 3, 5][seed as usize % 3];
+            let shuffled: Vec<u32> = (0..n).map(|i| (i * mult + seed as u32) % n + 1).collect();
+            let descending: Vec<u32> = (1..=n).rev().collect();
+            for order in [&shuffled, &descending] {
+                for stagger in [0, 1, 2] {
+                    let r = sweep_run(&ring_all_initiate(order, seed, stagger));
+                    let at = format!("n={n} seed={seed} stagger={stagger} order={order:?}");
+                    assert!(r.passed(), "{at}: {:?}", failures(&r));
+                    assert!(ring_counts(&r) <= n64 * (n64 + 1) / 2 + n64, "{at}: {}", ring_counts(&r));
+                    assert_eq!(r.stats.observations.get("elected"), 1, "{at}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn chang_roberts_a_live_candidate_replaces_a_dead_one_in_the_same_round() {
+    // The highest id's Election goes round, then it crashes before its
+    // message comes back: the node that finds it dead stands instead, and
+    // the election must end in that round, with no election timeout: two
+    // elections started (1's and the replacement), one winner.
+    // Ring 1..6 (6 down): 5 dies, 4 replaces it; 1, 2 and 3 passed 5 on and
+    // pass the greater id 4 on too.
+    // Ring [4, 2, 5, 1, 3]: 5 dies, 2 replaces it; 3 and 4 passed 5 on and
+    // stand for themselves when the lower Election(2) or Election(3) comes.
+    let cases: [(&str, &str, u32, std::ops::RangeInclusive<u32>); 2] =
+        [("6", "  - {at: 0ms, crash: 6}\n", 4, 12..=14), ("[4, 2, 5, 1, 3]", "", 4, 6..=9)];
+    for (nodes, before, leader, crash_times) in cases {
+        for crash_at in crash_times {
+            let yaml = format!(
+                "name: t\nalgorithm: election.ring\nnodes: {nodes}\nnetwork: {{latency: 1ms}}\ntimeline:\n{before}  - {{at: 1ms, node: 1, do: start_election}}\n  - {{at: {crash_at}ms, crash: 5}}\nexpect: {{leader: {leader}}}\n"
+            );
+            let r = sweep_run(&yaml);
+            assert!(r.passed(), "{nodes}, crash at {crash_at}ms: {:?}", failures(&r));
+            assert_eq!(r.stats.observations.get("election"), 2, "{nodes}, crash at {crash_at}ms: {:?}", r.stats.observations);
+            assert_eq!(r.stats.observations.get("elected"), 1, "{nodes}, crash at {crash_at}ms");
+        }
+    }
+}
+
+#[test]
+fn bully_the_highest_live_wins_from_every_start_after_the_highest_crashes() {
+    // Plain start_election (nobody says the coordinator is down): the nodes
+    // that still follow the dead highest id must hold their own elections.
+    for n in [3u32, 5, 8] {
+        for start in 1..n {
+            for seed in 1..=50u64 {
+                let yaml = format!(
+                    "name: t\nalgorithm: election.bully\nnodes: {n}\nseed: {seed}\nnetwork: {{latency: 1ms..3ms}}\ntimeline:\n  - {{at: 0ms, crash: {n}}}\n  - {{at: 1ms, node: {start}, do: start_election}}\nexpect: {{leader: {}}}\n",
+                    n - 1
+                );
+                let r = sweep_run(&yaml);
+                assert!(r.passed(), "n={n} start={start} seed={seed}: {:?}", failures(&r));
+                assert_eq!(r.stats.observations.get("elected"), 1, "n={n} start={start} seed={seed}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bully_a_recovering_node_elects_the_highest_live_while_the_old_coordinator_is_down() {
+    // The seed lab's ids 0..4: 4 (the coordinator) and another process fail,
+    // the other one comes back and holds its own election: 3 must win.
+    for node in 0..3u32 {
+        for seed in 1..=50u64 {
+            let yaml = format!(
+                "name: t\nalgorithm: election.bully\nnodes: [0, 1, 2, 3, 4]\nseed: {seed}\nnetwork: {{latency: 1ms..3ms}}\ntimeline:\n  - {{at: 0ms, crash: 4}}\n  - {{at: 0ms, crash: {node}}}\n  - {{at: 5ms, recover: {node}}}\nexpect: {{leader: 3}}\n"
+            );
+            let r = sweep_run(&yaml);
+            assert!(r.passed(), "node={node} seed={seed}: {:?}", failures(&r));
+        }
+    }
 }

@@ -7,8 +7,11 @@
 //! offsets, drifts and `clocks: {adjust: step|slew}` apply to it; the
 //! algorithms that promise an error bound emit `Observation::Synced` right
 //! after the correction and [`crate::check::clock::SyncChecker`] holds them
-//! to it. The logical clocks run on an application message pattern the
-//! scenario gives with `send TO` and `local`.
+//! to it. The runner reports every correction with the clock just before and
+//! just after it (`Observation::ClockAdjusted`), so the checker's
+//! `monotonic` sees a step back wherever the scenario's samples fall. The
+//! logical clocks run on an application message pattern the scenario gives
+//! with `send TO` and `local`.
 
 pub mod berkeley;
 pub mod cristian;

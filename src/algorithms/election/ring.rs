@@ -4,21 +4,33 @@
 //! **Guarantee.** With reliable channels and no further crash, every live node
 //! ends following the highest live id, and exactly one node is coordinator.
 //!
-//! **Messages.** An initiator sends `Election(own id)` to its successor. A node
-//! forwards a higher candidate, replaces a lower one with its own id unless it
-//! already takes part, and wins when its own id comes back; the winner then
-//! sends `Coordinator(id)` once around the ring. One initiator: at most 3n−1
-//! Election and Coordinator messages (n−1 to reach the highest, n for its id to
-//! come round, n for the announcement). Every node initiating: at most
-//! n(n+1)/2 + n, reached when the ring is in decreasing id order.
+//! **Messages.** An initiator that is not already taking part sends
+//! `Election(own id)` to its successor. A node passes a greater candidate on
+//! unconditionally, replaces a lower one with its own id unless it already
+//! takes part (then the lower one ends there), and wins when its own id comes
+//! back; the winner then sends `Coordinator(id)` once around the ring. One
+//! initiator: at most 3n−1 Election and Coordinator messages (n−1 to reach the
+//! highest, n for its id to come round, n for the announcement). Every node
+//! initiating: at most n(n+1)/2 + n, exactly that when the ring is in
+//! decreasing id order, whatever the latencies.
+//!
+//! **FIFO links.** Chang and Roberts assume them: otherwise a lower Election
+//! overtaken on a link can reach the winner after it won and start a second
+//! election. The network may reorder, so a node sends its ring messages one
+//! at a time: the next leaves only when the previous one is acknowledged (or
+//! handed to the next successor), and a resend is recognised by its tag.
 //!
 //! **Crashes.** Every ring message is acknowledged (`Ack`, not counted in the
 //! textbook figures above). A sender that gets no Ack within `timeout` resends
-//! `retries` times, then suspects its successor and sends to the next one. A
-//! candidate or coordinator found dead ends its message and a new election
-//! starts; a node in an election that hears no coordinator within
-//! `election_timeout` starts again. With `heartbeat`, the coordinator's
-//! heartbeats let followers notice its crash.
+//! `retries` times, then suspects its successor and sends to the next one;
+//! suspicion ends with the announcement. A candidate or coordinator found dead
+//! ends its message there, and the node that found it stands instead, with an
+//! Election that names the dead one: a node that passed the dead candidate on
+//! takes part afresh (it passes a greater id on, and stands for a lower one),
+//! so the election ends in that round, not after a timeout. A node in an
+//! election that hears no coordinator within `election_timeout` starts again.
+//! With `heartbeat`, the coordinator's heartbeats let followers notice its
+//! crash.
 //!
 //! **Loss.** A node whose Acks keep getting lost suspects a live successor
 //! and skips it for the rest of that election; in the worst case a node that
@@ -44,15 +56,30 @@ use crate::scenario::Command;
 /// What travels around the ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
-    Election(NodeId),
+    /// A candidate, and which of its own elections this is (it counts the
+    /// times it stood): a copy of the same election, or an older one of the
+    /// same candidate, is a repeat; anything else is news. `replaces` names
+    /// a candidate (or coordinator) found dead, whose election this one
+    /// replaces.
+    Election {
+        candidate: NodeId,
+        round: u32,
+        replaces: Option<NodeId>,
+    },
     Coordinator(NodeId),
 }
 
 impl Body {
     fn subject(self) -> NodeId {
         match self {
-            Body::Election(c) | Body::Coordinator(c) => c,
+            Body::Election { candidate: c, .. } | Body::Coordinator(c) => c,
         }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Election { candidate: 0, round: 0, replaces: None }
     }
 }
 
@@ -72,7 +99,7 @@ pub enum Msg {
 impl fmt::Display for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Msg::Ring { body: Body::Election(c), .. } => write!(f, "Election({c})"),
+            Msg::Ring { body: Body::Election { candidate: c, .. }, .. } => write!(f, "Election({c})"),
             Msg::Ring { body: Body::Coordinator(c), .. } => write!(f, "Coordinator({c})"),
             Msg::Ack { .. } => f.write_str("Ack"),
             Msg::Heartbeat => f.write_str("Heartbeat"),
@@ -83,7 +110,7 @@ impl fmt::Display for Msg {
 impl Message for Msg {
     fn kind(&self) -> &'static str {
         match self {
-            Msg::Ring { body: Body::Election(_), .. } => "Election",
+            Msg::Ring { body: Body::Election { .. }, .. } => "Election",
             Msg::Ring { body: Body::Coordinator(_), .. } => "Coordinator",
             Msg::Ack { .. } => "Ack",
             Msg::Heartbeat => "Heartbeat",
@@ -93,7 +120,7 @@ impl Message for Msg {
     fn render(&self, out: &mut String) {
         // What `Display` prints, without the formatting machinery.
         let (word, c) = match self {
-            Msg::Ring { body: Body::Election(c), .. } => ("Election(", *c),
+            Msg::Ring { body: Body::Election { candidate: c, .. }, .. } => ("Election(", *c),
             Msg::Ring { body: Body::Coordinator(c), .. } => ("Coordinator(", *c),
             Msg::Ack { .. } => return out.push_str("Ack"),
             Msg::Heartbeat => return out.push_str("Heartbeat"),
@@ -129,18 +156,13 @@ impl fmt::Display for Timer {
     }
 }
 
+/// The ring message in flight: the head of the node's outbox, sent with
+/// `tag` to `to` and not acknowledged yet.
 #[derive(Clone, Copy)]
-struct Pending {
+struct Flight {
     tag: u32,
-    body: Body,
     to: NodeId,
     tries: u32,
-}
-
-impl Default for Pending {
-    fn default() -> Self {
-        Pending { tag: 0, body: Body::Election(0), to: 0, tries: 0 }
-    }
 }
 
 /// A short list kept inside the node until it outgrows `N` entries: most nodes
@@ -190,17 +212,18 @@ impl<T: Copy + Default, const N: usize> Small<T, N> {
         }
     }
 
-    /// Removes entry `i`, moving the last one into its place.
-    fn swap_remove(&mut self, i: usize) -> T {
+    /// Removes the first entry, keeping the order of the others.
+    fn pop_front(&mut self) -> Option<T> {
         match self {
+            Small::Inline { len: 0, .. } => None,
             Small::Inline { len, items } => {
-                let last = *len as usize - 1;
-                let item = items[i];
-                items[i] = items[last];
+                let item = items[0];
+                items.copy_within(1..*len as usize, 0);
                 *len -= 1;
-                item
+                Some(item)
             }
-            Small::Spilled(v) => v.swap_remove(i),
+            Small::Spilled(v) if v.is_empty() => None,
+            Small::Spilled(v) => Some(v.remove(0)),
         }
     }
 
@@ -223,20 +246,29 @@ pub struct RingNode {
     timing: Timing,
     leader: Option<NodeId>,
     participant: bool,
-    /// The highest candidate this node forwarded or stood for in the current
-    /// election: copies of it, or lower ones, end here.
-    forwarded: Option<NodeId>,
+    /// How many times this node has stood for election: the round of its
+    /// latest `Election`. Kept across a crash, like the tags of its messages.
+    round: u32,
+    /// The highest candidate (with its round) this node passed on or stood
+    /// for in the current election: a repeat of it ends here.
+    forwarded: Option<(NodeId, u32)>,
     /// The coordinator whose announcement this node passed on since it last
     /// took part in an election: a copy of it ends here.
     announced: Option<NodeId>,
-    /// Nodes this node skips. Suspicion lasts until this node has passed the
-    /// announcement on: the next election probes every successor again, so a
-    /// node that recovered, or whose Acks were only late, is not skipped forever.
+    /// Nodes this node skips. Suspicion lasts until the announcement reaches
+    /// this node: the announcement and the next election probe every
+    /// successor again, so a node that recovered, or whose Acks were only late
+    /// (or cut one way), is not skipped forever.
     /// Allocated on the first suspicion: most nodes never suspect anyone.
     /// Boxed so that the node record holds one pointer, not a whole empty set.
     #[allow(clippy::box_collection)]
     suspected: Option<Box<BTreeSet<NodeId>>>,
-    pending: Small<Pending, 1>,
+    /// Ring messages still to deliver, in the order they were passed on. The
+    /// head is in flight when `flight` is set; the next one leaves only once
+    /// the head is acknowledged (or re-routed past a silent successor), so
+    /// every link is FIFO whatever the network reorders.
+    outbox: Small<Body, 1>,
+    flight: Option<Flight>,
     next_tag: u32,
     seen: Small<(NodeId, u32), 3>,
     /// Where the next pair goes once `seen` is full.
@@ -280,9 +312,29 @@ impl RingNode {
         Ok(None)
     }
 
+    /// A command or a watchdog asks for an election. A participant already
+    /// sent an Election carrying an id at least its own; a second one could
+    /// only trail the first and outlive the election (Chang and Roberts start
+    /// an election from a non-participant).
     fn start_election(&mut self, ctx: &mut Ctx<'_, Self>) {
+        if self.participant {
+            ctx.emit(Observation::Note(format!("Process {} already takes part in an election", self.id)));
+            return;
+        }
         ctx.emit(Observation::ElectionStarted);
         self.stand(ctx);
+    }
+
+    /// `dead`, the candidate or coordinator whose message this node carries,
+    /// is down: the node stands instead, unless it already stands for itself
+    /// in this election. Its Election names `dead`, so that the nodes that
+    /// passed `dead` on take part afresh.
+    fn replace_dead_candidate(&mut self, ctx: &mut Ctx<'_, Self>, dead: NodeId) {
+        if self.participant && self.forwarded.is_some_and(|(c, _)| c == self.id) {
+            return;
+        }
+        ctx.emit(Observation::ElectionStarted);
+        self.stand_replacing(ctx, Some(dead));
     }
 
     /// Takes part in an election.
@@ -294,9 +346,15 @@ impl RingNode {
 
     /// Takes part with its own id: sends Election(id) and waits for a coordinator.
     fn stand(&mut self, ctx: &mut Ctx<'_, Self>) {
+        self.stand_replacing(ctx, None);
+    }
+
+    /// Stands, in place of `replaces` (a candidate found dead) if given.
+    fn stand_replacing(&mut self, ctx: &mut Ctx<'_, Self>, replaces: Option<NodeId>) {
         self.join(ctx);
-        self.forwarded = Some(self.id);
-        self.pass(ctx, Body::Election(self.id));
+        self.round += 1;
+        self.forwarded = Some((self.id, self.round));
+        self.outbox.push(Body::Election { candidate: self.id, round: self.round, replaces });
     }
 
     fn win(&mut self, ctx: &mut Ctx<'_, Self>) {
@@ -310,26 +368,34 @@ impl RingNode {
         if let Some(h) = self.timing.heartbeat {
             ctx.set_timer(Timer::Heartbeat, h);
         }
-        self.pass(ctx, Body::Coordinator(self.id));
+        self.outbox.push(Body::Coordinator(self.id));
     }
 
-    /// Sends `body` to the first successor not suspected, with an Ack timer.
-    fn pass(&mut self, ctx: &mut Ctx<'_, Self>, body: Body) {
-        match self.successor(ctx.nodes(), body.subject()) {
-            // The message would pass the dead node it is about: it ends here,
-            // and this node stands for election instead.
-            Err(()) => self.start_election(ctx),
-            Ok(Some(to)) => {
-                let tag = self.next_tag;
-                self.next_tag += 1;
-                self.pending.push(Pending { tag, body, to, tries: 0 });
-                ctx.send(to, Msg::Ring { body, tag });
-                ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
-            }
-            // Everyone else is suspected: this node is alone.
-            Ok(None) => {
-                if matches!(body, Body::Election(_)) {
-                    self.win(ctx);
+    /// Sends the head of the outbox to the first successor not suspected,
+    /// with an Ack timer, unless a message is already in flight.
+    fn pump(&mut self, ctx: &mut Ctx<'_, Self>) {
+        while self.flight.is_none() {
+            let Some(&body) = self.outbox.as_slice().first() else { return };
+            match self.successor(ctx.nodes(), body.subject()) {
+                Ok(Some(to)) => {
+                    let tag = self.next_tag;
+                    self.next_tag += 1;
+                    self.flight = Some(Flight { tag, to, tries: 0 });
+                    ctx.send(to, Msg::Ring { body, tag });
+                    ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
+                }
+                // The message would pass the dead node it is about: it ends
+                // here, and this node stands for election instead.
+                Err(()) => {
+                    self.outbox.pop_front();
+                    self.replace_dead_candidate(ctx, body.subject());
+                }
+                // Everyone else is suspected: this node is alone.
+                Ok(None) => {
+                    self.outbox.pop_front();
+                    if matches!(body, Body::Election { .. }) {
+                        self.win(ctx);
+                    }
                 }
             }
         }
@@ -355,24 +421,42 @@ impl RingNode {
     }
 
     fn on_ring(&mut self, ctx: &mut Ctx<'_, Self>, body: Body) {
+        if let Body::Election { candidate, replaces: Some(dead), .. } = body
+            && candidate != self.id
+            && self.participant
+            && self.forwarded.is_some_and(|(f, _)| f == dead)
+        {
+            // The election this node took part in carried a candidate now
+            // known dead: it is over, and this node takes part afresh.
+            self.participant = false;
+            self.forwarded = None;
+        }
         match body {
-            Body::Election(c) if c > self.id => {
-                // A copy of a candidate already passed on (a resend that took
-                // another way round), or one lower than it, ends here.
-                if self.participant && self.forwarded.is_some_and(|f| f >= c) {
-                    return;
-                }
+            Body::Election { candidate: c, round, .. } if c > self.id => {
+                // Chang-Roberts: a greater id is passed on. Only a repeat of
+                // the highest candidate passed on in this election (a resend
+                // that took another way round), or an older election of that
+                // candidate, ends here.
+                let higher = match self.forwarded.filter(|_| self.participant) {
+                    Some((f, r)) if f == c && round <= r => return,
+                    Some((f, _)) => c >= f,
+                    None => true,
+                };
                 self.join(ctx);
-                self.forwarded = Some(c);
-                self.pass(ctx, body);
+                if higher {
+                    self.forwarded = Some((c, round));
+                }
+                self.outbox.push(body);
             }
-            Body::Election(c) if c < self.id => {
+            Body::Election { candidate: c, replaces, .. } if c < self.id => {
                 if !self.participant {
-                    self.stand(ctx);
+                    self.stand_replacing(ctx, replaces);
                 }
             }
-            Body::Election(_) => {
-                if self.participant {
+            // Its own Election came round: no live node has a higher id. An
+            // older round of its own is stale: the current one follows it.
+            Body::Election { round, .. } => {
+                if self.participant && round == self.round {
                     self.win(ctx);
                 }
             }
@@ -383,9 +467,34 @@ impl RingNode {
                     return; // a copy of an announcement already passed on
                 }
                 self.follow(ctx, l);
-                self.pass(ctx, body);
-                // This node's part of the election is over.
+                self.outbox.push(body);
+                // This node's part of the election is over: the announcement
+                // and the next election probe every successor again.
                 self.clear_suspects();
+            }
+        }
+    }
+
+    fn on_ack(&mut self, ctx: &mut Ctx<'_, Self>, tag: u32) {
+        if let Some(f) = self.flight.filter(|f| f.tag == tag) {
+            ctx.cancel_timer(Timer::Ack { tag, to: f.to });
+            self.flight = None;
+            self.outbox.pop_front();
+        }
+    }
+
+    fn on_ack_timeout(&mut self, ctx: &mut Ctx<'_, Self>, tag: u32, to: NodeId) {
+        let Some(f) = self.flight.as_mut().filter(|f| f.tag == tag) else { return };
+        if f.tries < self.timing.retries {
+            f.tries += 1;
+            let body = *self.outbox.as_slice().first().expect("a message in flight heads the outbox");
+            ctx.send(to, Msg::Ring { body, tag });
+            ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
+        } else {
+            // Give up on `to`: the head goes to the next successor (`pump`).
+            self.flight = None;
+            if self.suspect(to) {
+                ctx.emit(Observation::Suspects(to));
             }
         }
     }
@@ -405,10 +514,12 @@ impl Process for RingNode {
             timing: Timing::new(setup.params, setup.max_latency, 3 * n),
             leader: None,
             participant: false,
+            round: 0,
             forwarded: None,
             announced: None,
             suspected: None,
-            pending: Small::new(),
+            outbox: Small::new(),
+            flight: None,
             next_tag: 0,
             seen: Small::new(),
             seen_next: 0,
@@ -447,12 +558,7 @@ impl Process for RingNode {
                 self.heard_from(body.subject());
                 self.on_ring(ctx, body);
             }
-            Msg::Ack { tag } => {
-                if let Some(i) = self.pending.as_slice().iter().position(|p| p.tag == tag) {
-                    let p = self.pending.swap_remove(i);
-                    ctx.cancel_timer(Timer::Ack { tag, to: p.to });
-                }
-            }
+            Msg::Ack { tag } => self.on_ack(ctx, tag),
             Msg::Heartbeat => {
                 if self.leader == Some(from) {
                     if self.timing.heartbeat.is_some() {
@@ -464,26 +570,12 @@ impl Process for RingNode {
                 }
             }
         }
+        self.pump(ctx);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: Timer) {
         match timer {
-            Timer::Ack { tag, to } => {
-                let Some(i) = self.pending.as_slice().iter().position(|p| p.tag == tag) else { return };
-                let p = &mut self.pending.as_mut_slice()[i];
-                if p.tries < self.timing.retries {
-                    p.tries += 1;
-                    let body = p.body;
-                    ctx.send(to, Msg::Ring { body, tag });
-                    ctx.set_timer(Timer::Ack { tag, to }, self.timing.timeout);
-                } else {
-                    let p = self.pending.swap_remove(i);
-                    if self.suspect(to) {
-                        ctx.emit(Observation::Suspects(to));
-                    }
-                    self.pass(ctx, p.body);
-                }
-            }
+            Timer::Ack { tag, to } => self.on_ack_timeout(ctx, tag, to),
             Timer::Election => {
                 if self.participant {
                     self.participant = false;
@@ -507,30 +599,31 @@ impl Process for RingNode {
                 }
             }
         }
+        self.pump(ctx);
     }
 
     fn on_command(&mut self, ctx: &mut Ctx<'_, Self>, cmd: &Command) {
-        match cmd.name.as_str() {
-            "detect_failure" => {
-                if let Some(l) = self.leader.filter(|&l| l != self.id)
-                    && self.suspect(l)
-                {
-                    ctx.emit(Observation::Suspects(l));
-                }
-                self.start_election(ctx);
-            }
-            _ => self.start_election(ctx),
+        if cmd.name == "detect_failure"
+            && let Some(l) = self.leader.filter(|&l| l != self.id)
+            && self.suspect(l)
+        {
+            ctx.emit(Observation::Suspects(l));
         }
+        self.start_election(ctx);
+        self.pump(ctx);
     }
 
     fn on_recover(&mut self, ctx: &mut Ctx<'_, Self>) {
         self.leader = None;
         self.participant = false;
+        self.forwarded = None;
         self.clear_suspects();
-        self.pending.clear();
+        self.outbox.clear();
+        self.flight = None;
         self.seen.clear();
         self.seen_next = 0;
         self.start_election(ctx);
+        self.pump(ctx);
     }
 
     fn checkers() -> Vec<Box<dyn Checker<Self>>> {
