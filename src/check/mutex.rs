@@ -165,10 +165,13 @@ impl<P: Process> Checker<P> for MutexChecker {
         }
         if let Some(b) = expect.messages_per_cs {
             let total: u64 = self.sent.values().sum();
+            // In u128: a bound near u64::MAX times the entries must not overflow.
+            let per = |bound: u64| u128::from(bound) * u128::from(entries);
+            let total128 = u128::from(total);
             let ok = entries > 0
-                && b.exact.is_none_or(|e| total == e * entries)
-                && b.max.is_none_or(|m| total <= m * entries)
-                && b.min.is_none_or(|m| total >= m * entries);
+                && b.exact.is_none_or(|e| total128 == per(e))
+                && b.max.is_none_or(|m| total128 <= per(m))
+                && b.min.is_none_or(|m| total128 >= per(m));
             out.push(CheckResult::new(format!("expect messages_per_cs {b}"), ok, format!("{total} messages for {entries} entries")));
         }
         if let Some(order) = &expect.order {

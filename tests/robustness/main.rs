@@ -2,6 +2,12 @@
 //! partitions, heals, loss and duplication drawn from a fixed seed. Checks may
 //! fail (most algorithms assume no crashes, and the checkers say so), but no
 //! run may panic, error or run away.
+//!
+//! [`replay`]: the fuzz corpus and its mutants through the fuzz targets'
+//! bodies ([`targets`], shared with the nightly `fuzz/` crate).
+
+mod replay;
+mod targets;
 
 use distlab::algorithms::registry::ALGORITHMS;
 use distlab::engine::{Format, Limits, RunOptions};

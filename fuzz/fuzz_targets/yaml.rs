@@ -1,0 +1,11 @@
+//! A YAML scenario: `distlab::scenario::yaml::load_str`, then a bounded run.
+//! The body is shared with the stable replay in `tests/robustness`.
+
+#![no_main]
+
+#[path = "../../tests/robustness/targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    targets::yaml(data);
+});
