@@ -181,7 +181,7 @@ pub fn jsonrpc(data: &[u8]) -> Reach {
     };
     match parse_incoming(data) {
         Incoming::Blank => {}
-        Incoming::Invalid(e) => check_answer(&Response::new(Value::Null, Err(e)).to_line()),
+        Incoming::Invalid(e) => check_answer(&Response::new(distlab::rmi::protocol::Id::null(), Err(e)).to_line()),
         Incoming::Single(item) => {
             if let Some(r) = answer(item) {
                 check_answer(&r.to_line());
