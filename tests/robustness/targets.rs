@@ -157,10 +157,12 @@ pub fn frame(data: &[u8]) -> Reach {
     if decoded { Reach::Accepted } else { Reach::Refused }
 }
 
-/// An answer line must be one line of JSON that a client parses.
+/// An answer line must be one line of JSON that a client parses. The id is
+/// echoed byte for byte as the request gave it (ids beyond 64 bits round-trip),
+/// so the line is read as the client reads it: raw JSON, numbers unconverted.
 fn check_answer(line: &str) {
     assert!(!line.contains('\n'), "an answer spans lines: {line}");
-    serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("an answer is not JSON ({e}): {line}"));
+    serde_json::from_str::<Box<serde_json::value::RawValue>>(line).unwrap_or_else(|e| panic!("an answer is not JSON ({e}): {line}"));
 }
 
 /// A JSON-RPC line: as a request to the calculator server (what its
