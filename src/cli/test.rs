@@ -37,14 +37,15 @@ pub fn run(args: TestArgs) -> anyhow::Result<Outcome> {
     let (mut passed, mut failed, mut bad) = (0, 0, 0);
     for file in &files {
         let name = file.display();
-        let mut plan = match distlab::scenario::load_with(file, &distlab::scenario::LoadOptions { lua: args.lua.limits(), ..Default::default() }) {
-            Ok(p) => p,
-            Err(e) => {
-                writeln!(out, "error {name}\n{e}")?;
-                bad += 1;
-                continue;
-            }
-        };
+        let mut plan =
+            match distlab::scenario::load_with(file, &distlab::scenario::LoadOptions { lua: args.lua.limits(), ..Default::default() }) {
+                Ok(p) => p,
+                Err(e) => {
+                    writeln!(out, "error {name}\n{e}")?;
+                    bad += 1;
+                    continue;
+                }
+            };
         args.wire.apply(&mut plan);
         let snap_path = match snapshot::snapshot_path(file) {
             Ok(p) => p,

@@ -28,7 +28,6 @@ use distlab::scenario::Plan;
 use distlab::transport::TransportKind;
 use distlab::transport::codec;
 use distlab::transport::frame::Header;
-use serde_json::Value;
 
 /// Plans with more nodes are loaded and validated, not run.
 pub const MAX_NODES: usize = 12;
@@ -103,7 +102,8 @@ fn decode_as<M: Message>(bytes: &[u8]) -> bool {
     let mut first = Vec::new();
     codec::encode(&m, &mut first).expect("a decoded message encodes");
     assert!(!first.contains(&b'\n'), "an encoding holds a newline: {}", String::from_utf8_lossy(&first));
-    let again: M = codec::decode(&first).unwrap_or_else(|e| panic!("an encoding does not decode ({e}): {}", String::from_utf8_lossy(&first)));
+    let again: M =
+        codec::decode(&first).unwrap_or_else(|e| panic!("an encoding does not decode ({e}): {}", String::from_utf8_lossy(&first)));
     let mut second = Vec::new();
     codec::encode(&again, &mut second).expect("a decoded message encodes");
     assert_eq!(String::from_utf8_lossy(&first), String::from_utf8_lossy(&second), "encode∘decode is not stable");
